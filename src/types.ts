@@ -1,0 +1,87 @@
+/**
+ * The event types authtrail records. The first four are Showcase's; a procedure written for Showcase
+ * receives exactly these names in its `type` parameter.
+ */
+export const AUDIT_EVENT_TYPES = ['LOGIN', 'LOGINERROR', 'LOGOUT', 'SESSIONTIMEOUT'] as const
+
+/** One of {@link AUDIT_EVENT_TYPES}. */
+export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number]
+
+/**
+ * Profile fields of Showcase's `<sessioncontext>` that an app may fill from its user object
+ * (see `AuthtrailOptions.describeUser`). Missing fields become empty elements.
+ */
+export interface UserProfile {
+  readonly email?: string
+  readonly fullusername?: string
+  readonly phone?: string
+  readonly snils?: string
+  readonly firstname?: string
+  readonly lastname?: string
+  readonly middlename?: string
+  readonly gender?: string
+  readonly birthdate?: string
+  readonly birthplace?: string
+}
+
+/**
+ * The facts recorded on the request path: one fixed-shape object per event, cheap to build.
+ * User-Agent parsing and XML happen later, off the request path (see `describe/`).
+ * `sessionId` is already a keyed hash unless the operator chose raw ids.
+ */
+export interface AuditEvent {
+  /** Unique id, so a replayed delivery never makes a second row. */
+  readonly id: string
+  readonly type: AuditEventType
+  /** Epoch milliseconds, taken when the event happened (not when it was delivered). */
+  readonly time: number
+  readonly sessionId: string
+  /** The login name: the authenticated user's, or for LOGINERROR the name that was submitted. */
+  readonly username: string
+  /** The app's id for the user (Showcase's `sid`), empty when unknown. */
+  readonly userId: string
+  /** `req.ip`: X-Forwarded-For counts only under Express's `trust proxy`. */
+  readonly ip: string
+  /** Client host name; authtrail does no reverse DNS on the request path, so this is the client address. */
+  readonly host: string
+  /** The User-Agent header, truncated to the configured limit; empty when absent. */
+  readonly userAgent: string
+  /** Login method for LOGINERROR (`FORM` for a form login), empty otherwise. */
+  readonly method: string
+  /** Failure message for LOGINERROR (e.g. passport-local's "Incorrect password."). */
+  readonly message: string
+  /** Query-string parameters of the request, sensitive names and the password removed. */
+  readonly urlParams: ReadonlyArray<readonly [string, string]>
+  readonly profile: UserProfile
+}
+
+/** An event turned into the three arguments of the logging procedure, plus its identity. */
+export interface DescribedEvent {
+  readonly event: AuditEvent
+  /** `<sessioncontext>` document. */
+  readonly sessionContext: string
+  /** `<data>` document. */
+  readonly data: string
+}
+
+/**
+ * Where described events go: a stored procedure or a script module. `deliver` resolves when every
+ * event in the batch is stored; it rejects with a {@link DeliveryError} to say which ones were not.
+ */
+export interface Sink {
+  readonly description: string
+  deliver(batch: readonly DescribedEvent[]): Promise<void>
+  close(): Promise<void>
+}
+
+/** Thrown by a sink when some events of a batch were not stored; the others were. */
+export class DeliveryError extends Error {
+  constructor(
+    message: string,
+    /** Ids of the events that were not stored, with the error each one met. */
+    readonly failed: ReadonlyMap<string, Error>,
+  ) {
+    super(message)
+    this.name = 'DeliveryError'
+  }
+}
