@@ -1,0 +1,150 @@
+import { readFileSync } from 'node:fs'
+import path from 'node:path'
+import { getProperties } from 'properties-file'
+
+/** How session ids are written to the audit trail. */
+export const SESSION_ID_MODES = ['hmac', 'raw'] as const
+export type SessionIdMode = (typeof SESSION_ID_MODES)[number]
+
+/**
+ * The `security.logging.*` keys authtrail reads from the properties file, with their defaults.
+ * Any other `security.logging.*` key is an error: a misspelt key must not silently fall back to a default.
+ */
+export const CONFIG_KEYS = {
+  /** Procedure or script receiving events. Absent or empty: nothing is logged. */
+  proc: 'security.logging.proc',
+  /** Database holding a stored procedure: `embedded` (PGlite). */
+  db: 'security.logging.db',
+  /** Directory of the embedded store, relative to the working directory. */
+  embeddedDir: 'security.logging.embedded.dir',
+  /** Audit table read by the CLI; unqualified names take the procedure's schema. */
+  table: 'security.logging.table',
+  /** `hmac` (default) or `raw` session ids. */
+  sessionId: 'security.logging.sessionid',
+  /** Characters of User-Agent kept (longer values are truncated before parsing). */
+  userAgentMaxLength: 'security.logging.useragent.maxlength',
+} as const
+
+const DEFAULTS = {
+  db: 'embedded',
+  embeddedDir: 'data',
+  table: 'securitylog',
+  sessionId: 'hmac',
+  userAgentMaxLength: '512',
+} as const
+
+/** A SQL name, optionally schema-qualified, as Showcase users write it (`dbo.securitylogging`). */
+const SQL_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$/
+/** A script module in `procedures/`, by its extension. */
+const SCRIPT_EXTENSION = /\.(js|mjs|ts)$/
+
+/** Settings read from one properties file, validated and resolved to absolute paths. */
+export interface AuthtrailConfig {
+  /** Absolute path of the properties file, for error messages. */
+  readonly file: string
+  /** `security.logging.proc`; empty means logging is off. */
+  readonly proc: string
+  readonly procKind: 'off' | 'script' | 'stored-procedure'
+  readonly db: 'embedded'
+  /** Absolute directory of the embedded store. */
+  readonly embeddedDir: string
+  /** Schema-qualified audit table name (`public.securitylog`). */
+  readonly table: string
+  readonly sessionIdMode: SessionIdMode
+  readonly userAgentMaxLength: number
+  /** Every property of the file, for script procedures that read their own keys. */
+  readonly properties: Readonly<Record<string, string>>
+}
+
+/** A configuration error: names the file, the key and the value, never a stack trace to a browser. */
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+/**
+ * Reads and validates authtrail's keys from a Java properties file (continuations, `:`/whitespace
+ * separators, `\uXXXX` escapes and comments follow `java.util.Properties`).
+ *
+ * @param file - path of the properties file, relative to `cwd`
+ * @param cwd - directory that relative paths in the file are resolved against
+ * @throws {ConfigError} naming the file, key and value of the first problem
+ * @example
+ * const config = loadConfig('config/generalapp.properties')
+ */
+export function loadConfig(file: string, cwd: string = process.cwd()): AuthtrailConfig {
+  const absolute = path.resolve(cwd, file)
+  let text: Buffer
+  try {
+    text = readFileSync(absolute)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    throw new ConfigError(`authtrail: cannot read the properties file ${absolute} (${code ?? String(err)}); pass the right path as the "config" option or --config`)
+  }
+  return parseConfig(getProperties(text), absolute, cwd)
+}
+
+/** Validates already-parsed properties; `file` is only used in messages. */
+export function parseConfig(properties: Record<string, string>, file: string, cwd: string = process.cwd()): AuthtrailConfig {
+  const fail = (key: string, value: string, why: string): never => {
+    throw new ConfigError(`authtrail: ${file}: key "${key}" = ${JSON.stringify(value)}: ${why}`)
+  }
+  const known = new Set<string>(Object.values(CONFIG_KEYS))
+  for (const key of Object.keys(properties)) {
+    if (key.startsWith('security.logging.') && !known.has(key)) {
+      fail(key, properties[key] ?? '', `unknown key; authtrail reads ${[...known].join(', ')}`)
+    }
+  }
+  const get = (key: keyof typeof CONFIG_KEYS, fallback: string): string => {
+    const value = properties[CONFIG_KEYS[key]]
+    return value === undefined || value.trim() === '' ? fallback : value.trim()
+  }
+
+  const proc = get('proc', '')
+  let procKind: AuthtrailConfig['procKind'] = 'off'
+  if (proc !== '') {
+    if (SCRIPT_EXTENSION.test(proc)) {
+      if (path.isAbsolute(proc) || proc.split(/[\\/]/).includes('..')) fail(CONFIG_KEYS.proc, proc, 'a script must be a relative path inside procedures/ (no "..")')
+      procKind = 'script'
+    } else if (SQL_NAME.test(proc)) {
+      procKind = 'stored-procedure'
+    } else {
+      fail(CONFIG_KEYS.proc, proc, 'expected a procedure name like "dbo.securitylogging" or a script like "my-logger.mjs" in procedures/')
+    }
+  }
+
+  const db = get('db', DEFAULTS.db)
+  if (db !== 'embedded') fail(CONFIG_KEYS.db, db, 'expected "embedded" (the PGlite store in security.logging.embedded.dir)')
+
+  const sessionIdMode = get('sessionId', DEFAULTS.sessionId)
+  if (!(SESSION_ID_MODES as readonly string[]).includes(sessionIdMode)) {
+    fail(CONFIG_KEYS.sessionId, sessionIdMode, 'expected "hmac" (keyed hash, the default) or "raw" (Showcase compatibility)')
+  }
+
+  const maxLengthText = get('userAgentMaxLength', DEFAULTS.userAgentMaxLength)
+  const userAgentMaxLength = Number(maxLengthText)
+  if (!/^\d+$/.test(maxLengthText) || userAgentMaxLength < 64 || userAgentMaxLength > 65536) {
+    fail(CONFIG_KEYS.userAgentMaxLength, maxLengthText, 'expected a whole number of characters from 64 to 65536')
+  }
+
+  let table = get('table', DEFAULTS.table)
+  if (!SQL_NAME.test(table)) fail(CONFIG_KEYS.table, table, 'expected a table name like "securitylog" or "dbo.securitylog"')
+  if (!table.includes('.')) table = `${procSchema(proc) ?? 'public'}.${table}`
+
+  return Object.freeze({
+    file,
+    proc,
+    procKind,
+    db: 'embedded',
+    embeddedDir: path.resolve(cwd, get('embeddedDir', DEFAULTS.embeddedDir)),
+    table,
+    sessionIdMode: sessionIdMode as SessionIdMode,
+    userAgentMaxLength,
+    properties: Object.freeze({ ...properties }),
+  })
+}
+
+/** The schema of a qualified procedure name (`dbo` of `dbo.securitylogging`), if any. */
+export function procSchema(proc: string): string | undefined {
+  const dot = proc.indexOf('.')
+  return dot > 0 && SQL_NAME.test(proc) ? proc.slice(0, dot) : undefined
+}
