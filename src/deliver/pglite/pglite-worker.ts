@@ -1,0 +1,135 @@
+/**
+ * The embedded store's thread. PGlite runs SQL on the thread that calls it, so it lives here, away from
+ * the event loop that answers logins. It also answers the CLI's queries over a unix socket while the
+ * app holds the store.
+ */
+import { rmSync } from 'node:fs'
+import net from 'node:net'
+import { parentPort, workerData } from 'node:worker_threads'
+import { PGlite } from '@electric-sql/pglite'
+import { buildAuditQuery, toAuditRow } from '../../review/audit-query.js'
+import type { AuditFilter } from '../../review/audit-query.js'
+import type { WireEvent, EmbeddedStoreInit } from './embedded-store.js'
+
+const init = workerData as EmbeddedStoreInit
+let db: PGlite | undefined
+let server: net.Server | undefined
+
+function database(): PGlite {
+  if (!db) throw new Error('authtrail: the embedded store is not open')
+  return db
+}
+
+async function open(): Promise<void> {
+  db = await PGlite.create({ dataDir: init.dataDir })
+  if (init.installSql !== undefined) {
+    // The SQL file creates unqualified objects; search_path puts them in the procedure's schema.
+    await db.exec(`CREATE SCHEMA IF NOT EXISTS ${init.schema}; SET search_path TO ${init.schema}, public;`)
+    await db.exec(init.installSql)
+    await db.exec('SET search_path TO DEFAULT')
+  }
+  if (init.socket !== undefined) server = await serve(init.socket)
+}
+
+async function procedureExists(name: string): Promise<boolean> {
+  const dot = name.indexOf('.')
+  const schema = dot > 0 ? name.slice(0, dot).toLowerCase() : null
+  const proc = (dot > 0 ? name.slice(dot + 1) : name).toLowerCase()
+  const result = await database().query(
+    `SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+      WHERE p.proname = $1 AND p.prokind = 'p'
+        AND (($2::text IS NULL AND n.nspname = ANY (current_schemas(false))) OR n.nspname = $2::text)`,
+    [proc, schema],
+  )
+  return result.rows.length > 0
+}
+
+/** Calls the procedure once per event, the batch in one transaction; on failure, each event alone. */
+async function deliver(proc: string, events: readonly WireEvent[]): Promise<Array<[string, string]>> {
+  const call = `CALL ${proc}($1::xml, $2::xml, $3)`
+  try {
+    await database().transaction(async (tx) => {
+      for (const event of events) await tx.query(call, [event.sessionContext, event.data, event.type])
+    })
+    return []
+  } catch (batchError) {
+    if (events.length === 1) return [[events[0]!.id, (batchError as Error).message]]
+  }
+  const failed: Array<[string, string]> = []
+  for (const event of events) {
+    try {
+      await database().query(call, [event.sessionContext, event.data, event.type])
+    } catch (err) {
+      failed.push([event.id, (err as Error).message])
+    }
+  }
+  return failed
+}
+
+async function query(filter: AuditFilter) {
+  const { text, params } = buildAuditQuery(init.table, filter)
+  const result = await database().query<Record<string, unknown>>(text, params)
+  return result.rows.map(toAuditRow)
+}
+
+/** One JSON request line in, one JSON reply line out. Only queries are served: nothing can write. */
+function serve(socket: string): Promise<net.Server> {
+  rmSync(socket, { force: true })
+  const server = net.createServer((connection) => {
+    let buffered = ''
+    connection.setEncoding('utf8')
+    connection.on('data', (chunk: string) => {
+      buffered += chunk
+      const newline = buffered.indexOf('\n')
+      if (newline < 0) {
+        if (buffered.length > 65536) connection.destroy()
+        return
+      }
+      const line = buffered.slice(0, newline)
+      connection.removeAllListeners('data')
+      void (async () => {
+        try {
+          const request = JSON.parse(line) as { op?: string; filter?: AuditFilter }
+          if (request.op !== 'query') throw new Error(`unknown request ${JSON.stringify(request.op)}`)
+          connection.end(JSON.stringify({ rows: await query(request.filter ?? {}) }) + '\n')
+        } catch (err) {
+          connection.end(JSON.stringify({ error: (err as Error).message }) + '\n')
+        }
+      })()
+    })
+    connection.on('error', () => connection.destroy())
+  })
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(socket, () => resolve(server))
+  })
+}
+
+async function close(): Promise<void> {
+  if (server) {
+    await new Promise<void>((resolve) => server!.close(() => resolve()))
+    if (init.socket !== undefined) rmSync(init.socket, { force: true })
+  }
+  await db?.close()
+  db = undefined
+}
+
+const opened = open()
+
+parentPort!.on('message', async ({ id, op, payload }: { id: number; op: string; payload: any }) => {
+  try {
+    await opened
+    let result: unknown
+    switch (op) {
+      case 'ready': result = true; break
+      case 'procedureExists': result = await procedureExists(payload as string); break
+      case 'deliver': result = await deliver(payload.proc, payload.events); break
+      case 'query': result = await query(payload as AuditFilter); break
+      case 'close': await close(); result = true; break
+      default: throw new Error(`unknown operation ${op}`)
+    }
+    parentPort!.postMessage({ id, result })
+  } catch (err) {
+    parentPort!.postMessage({ id, error: { message: (err as Error).message, code: (err as { code?: string }).code } })
+  }
+})
