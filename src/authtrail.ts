@@ -1,0 +1,156 @@
+import path from 'node:path'
+import { loadConfig } from './config/load-config.js'
+import type { AuthtrailConfig } from './config/load-config.js'
+import { resolveSessionKey } from './config/session-key.js'
+import { createCapture } from './capture/middleware.js'
+import type { UserDescription } from './capture/middleware.js'
+import type { PassportLike } from './capture/passport-hooks.js'
+import { createSessionIdHasher } from './capture/session-id.js'
+import { createDescriber } from './describe/event-xml.js'
+import { createOutbox } from './deliver/outbox.js'
+import type { OutboxMetrics, ParkedEvent, RetryOptions } from './deliver/outbox.js'
+import { resolveDelivery } from './deliver/resolve-delivery.js'
+import { consoleLogger, prefixed } from './logger.js'
+import type { Logger } from './logger.js'
+import type { AuditFilter, AuditRow } from './review/audit-query.js'
+
+/** Options of {@link authtrail}. Only `passport` is required. */
+export interface AuthtrailOptions extends UserDescription {
+  /** The passport instance the app authenticates with. */
+  readonly passport: PassportLike
+  /** Properties file with the `security.logging.*` keys. @defaultValue "config/generalapp.properties" */
+  readonly config?: string
+  /** Directory that relative paths are resolved against. @defaultValue process.cwd() */
+  readonly cwd?: string
+  /** Where script procedures are looked up. @defaultValue "<cwd>/procedures" */
+  readonly proceduresDir?: string
+  /** HMAC key for session ids (≥ 32 characters). @defaultValue $AUTHTRAIL_SESSION_KEY, else a key file in the embedded store's directory */
+  readonly sessionKey?: string
+  /** Environment to read `AUTHTRAIL_SESSION_KEY` from. @defaultValue process.env */
+  readonly env?: Readonly<Record<string, string | undefined>>
+  /** Receives authtrail's own messages, each starting with "authtrail: ". @defaultValue console */
+  readonly logger?: Logger
+  /** How often expired sessions are looked for. @defaultValue 5000 */
+  readonly sweepIntervalMs?: number
+  /** Most events per delivery. @defaultValue 100 */
+  readonly maxBatch?: number
+  readonly retry?: RetryOptions
+  /** Longest a header-derived value other than User-Agent may be (IP, username, message). @defaultValue 1024 */
+  readonly fieldMaxLength?: number
+}
+
+/** A running audit trail. */
+export interface Authtrail {
+  /** False when `security.logging.proc` is empty: the middleware then does nothing. */
+  readonly enabled: boolean
+  readonly config: AuthtrailConfig
+  /**
+   * Express middleware. Mount it after express-session, `passport.initialize()` and `passport.session()`,
+   * at the application level so that every request keeps session expiry current.
+   */
+  readonly middleware: (req: unknown, res: unknown, next: (err?: unknown) => void) => void
+  /** Resolves once every event recorded so far is stored (or parked). */
+  flush(): Promise<void>
+  /** Checks for expired sessions now, rather than at the next sweep. */
+  sweep(): Promise<void>
+  /** Delivery state: queue depth, delivered, sink errors, parked events, sessions watched. */
+  metrics(): OutboxMetrics & { readonly sessions: number }
+  /** Events the procedure kept rejecting. */
+  parked(): readonly ParkedEvent[]
+  /** Reads the audit table of the embedded store, newest first. */
+  query(filter?: AuditFilter): Promise<AuditRow[]>
+  /** Removes the hooks, flushes (at most `timeoutMs`) and closes the store. Call it on shutdown. */
+  close(timeoutMs?: number): Promise<void>
+}
+
+const IDLE_METRICS: OutboxMetrics = Object.freeze({ queued: 0, inFlight: 0, delivered: 0, sinkErrors: 0, parked: 0, oldestPendingTime: undefined, lastError: undefined })
+
+/**
+ * Starts an audit trail for an Express app using express-session and passport: reads the properties
+ * file, resolves the logging procedure (failing startup with the file, key and value if it resolves to
+ * nothing) and hooks passport.
+ *
+ * @example
+ * const audit = await authtrail({ passport, config: 'config/generalapp.properties' })
+ * app.use(session({ secret, cookie: { maxAge: 30 * 60_000 } }))
+ * app.use(passport.initialize())
+ * app.use(passport.session())
+ * app.use(audit.middleware)
+ * process.on('SIGTERM', () => audit.close())
+ */
+export async function authtrail(options: AuthtrailOptions): Promise<Authtrail> {
+  if (!options || typeof options.passport?._strategy !== 'function') {
+    throw new TypeError('authtrail: options.passport must be the passport instance the app uses, e.g. authtrail({ passport })')
+  }
+  const logger = prefixed(options.logger ?? consoleLogger)
+  const cwd = options.cwd ?? process.cwd()
+  const config = loadConfig(options.config ?? 'config/generalapp.properties', cwd)
+  const proceduresDir = path.resolve(cwd, options.proceduresDir ?? 'procedures')
+
+  const delivery = await resolveDelivery(config, proceduresDir, logger)
+  if (!delivery) {
+    logger.info(`security.logging.proc is empty in ${config.file}: authentication events are not logged`)
+    return {
+      enabled: false,
+      config,
+      middleware: (_req, _res, next) => next(),
+      flush: async () => {},
+      sweep: async () => {},
+      metrics: () => ({ ...IDLE_METRICS, sessions: 0 }),
+      parked: () => [],
+      query: async () => {
+        throw new Error(`authtrail: logging is off (security.logging.proc is empty in ${config.file}); there is no audit table to read`)
+      },
+      close: async () => {},
+    }
+  }
+
+  let key: Buffer
+  try {
+    key = resolveSessionKey(config, options.env ?? process.env, options.sessionKey, logger)
+  } catch (err) {
+    await delivery.sink.close()
+    await delivery.store?.close()
+    throw err
+  }
+  const outbox = createOutbox({
+    sink: delivery.sink,
+    describe: createDescriber(),
+    logger,
+    ...(options.maxBatch !== undefined ? { maxBatch: options.maxBatch } : {}),
+    ...(options.retry !== undefined ? { retry: options.retry } : {}),
+  })
+  const capture = createCapture({
+    passport: options.passport,
+    hashSessionId: createSessionIdHasher(config.sessionIdMode, key),
+    limits: { userAgentMaxLength: config.userAgentMaxLength, fieldMaxLength: options.fieldMaxLength ?? 1024 },
+    user: options,
+    record: outbox.enqueue,
+    logger,
+    sweepIntervalMs: options.sweepIntervalMs ?? 5000,
+  })
+  logger.info(`recording LOGIN, LOGINERROR, LOGOUT and SESSIONTIMEOUT to ${delivery.sink.description}`)
+
+  let closing: Promise<void> | undefined
+  return {
+    enabled: true,
+    config,
+    middleware: capture.middleware,
+    flush: outbox.flush,
+    sweep: capture.sweep,
+    metrics: () => ({ ...outbox.metrics(), sessions: capture.sessions() }),
+    parked: outbox.parked,
+    async query(filter = {}) {
+      if (!delivery.store) throw new Error(`authtrail: ${config.proc} is a script procedure; there is no embedded audit table to read`)
+      return delivery.store.query(filter)
+    },
+    close(timeoutMs) {
+      closing ??= (async () => {
+        capture.stop()
+        await outbox.close(timeoutMs)
+        await delivery.store?.close()
+      })()
+      return closing
+    },
+  }
+}

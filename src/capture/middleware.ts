@@ -1,0 +1,228 @@
+import type { AuditEvent, UserProfile } from '../types.js'
+import type { Logger } from '../logger.js'
+import { hookPassport } from './passport-hooks.js'
+import type { PassportLike, StrategyLike } from './passport-hooks.js'
+import { captureEvent, detachedEvent, NO_USER, userAgentOf } from './request-facts.js'
+import type { FactLimits, RequestLike, UserFacts } from './request-facts.js'
+import { createMemoryLedger } from './session-ledger.js'
+import { hookStoreDestroy } from './store-hooks.js'
+import type { SessionStoreLike } from './store-hooks.js'
+import { watchTimeouts } from './session-timeouts.js'
+import type { SessionReader } from './session-timeouts.js'
+
+/** How authtrail reads an app's user object. Each function gets what passport put in `req.user`. */
+export interface UserDescription {
+  /** Login name. @defaultValue `user.username ?? user.login ?? user.name ?? user.email ?? user.id` */
+  readonly username?: (user: unknown) => string
+  /** The app's id for the user (Showcase's `sid`). @defaultValue `user.id ?? user._id ?? ''` */
+  readonly userId?: (user: unknown) => string
+  /** `<sessioncontext>` profile fields (email, fullusername, ...). @defaultValue `{ email: user.email }` when it is a string */
+  readonly profile?: (user: unknown) => UserProfile
+}
+
+/** A request as the middleware sees it after express-session and passport. */
+interface AuditedRequest extends RequestLike {
+  session?: { cookie?: { originalMaxAge?: number | null } } & Record<string, unknown>
+  sessionStore?: SessionStoreLike & SessionReader
+  body?: unknown
+  [key: string]: unknown
+  [key: symbol]: unknown
+}
+
+export interface CaptureOptions {
+  readonly passport: PassportLike
+  readonly hashSessionId: (sessionId: string) => string
+  readonly limits: FactLimits
+  readonly user: UserDescription
+  readonly record: (event: AuditEvent) => void
+  readonly logger: Logger
+  readonly sweepIntervalMs: number
+}
+
+export interface Capture {
+  /** Express middleware: mount after express-session, passport.initialize() and passport.session(). */
+  readonly middleware: (req: unknown, res: unknown, next: (err?: unknown) => void) => void
+  /** Authenticated sessions being watched for expiry. */
+  readonly sessions: () => number
+  /** Checks due sessions now instead of waiting for the timer (tests, shutdown). */
+  readonly sweep: () => Promise<void>
+  readonly stop: () => void
+}
+
+function field(value: unknown, name: string): unknown {
+  return value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[name] : undefined
+}
+
+function text(value: unknown): string | undefined {
+  if (typeof value === 'string') return value
+  if (typeof value === 'number' || typeof value === 'bigint') return String(value)
+  return undefined
+}
+
+function defaultUsername(user: unknown): string {
+  if (typeof user === 'string') return user
+  for (const name of ['username', 'login', 'name', 'email', 'id']) {
+    const value = text(field(user, name))
+    if (value !== undefined) return value
+  }
+  return ''
+}
+
+function defaultUserId(user: unknown): string {
+  return text(field(user, 'id')) ?? text(field(user, '_id')) ?? ''
+}
+
+function defaultProfile(user: unknown): UserProfile {
+  const email = text(field(user, 'email'))
+  return email === undefined ? {} : { email }
+}
+
+/** A submitted form field, passport-local style: `user[name]` reads `body.user.name`. */
+function submitted(req: AuditedRequest, name: string): string | undefined {
+  const path = name.split(/[[\]]+/).filter(Boolean)
+  for (const source of [req.body, req.query]) {
+    let value: unknown = source
+    for (const part of path) value = field(value, part)
+    if (typeof value === 'string') return value
+    if (value !== undefined && value !== null) return JSON.stringify(value)
+  }
+  return undefined
+}
+
+function failureMessage(outcome: { challenge?: unknown; error?: unknown }): string {
+  if (outcome.error !== undefined) {
+    const message = outcome.error instanceof Error ? outcome.error.message : String(outcome.error)
+    return `Authentication error: ${message}`
+  }
+  const { challenge } = outcome
+  if (typeof challenge === 'string' && challenge !== '') return challenge
+  const message = field(challenge, 'message')
+  // Spring Security's message, which is what Showcase procedures saw for a rejected password.
+  return typeof message === 'string' && message !== '' ? message : 'Bad credentials'
+}
+
+/** Login method as Showcase named it: FORM for a form login, otherwise the strategy's name. */
+function loginMethod(strategyName: string): string {
+  return strategyName === 'local' ? 'FORM' : strategyName.toUpperCase()
+}
+
+/**
+ * Wires the capture side: passport hooks for LOGIN, LOGINERROR and LOGOUT, a ledger of authenticated
+ * sessions and a sweep for SESSIONTIMEOUT, and the middleware that keeps the ledger current.
+ */
+export function createCapture(options: CaptureOptions): Capture {
+  const { passport, hashSessionId, limits, record, logger } = options
+  const username = options.user.username ?? defaultUsername
+  const userId = options.user.userId ?? defaultUserId
+  const profile = options.user.profile ?? defaultProfile
+  // Per instance, never on the request object's prototype: two instances must not see each other's state.
+  const LOGGED_IN_USER = Symbol('authtrail.user')
+  const ledger = createMemoryLedger()
+  const unhooks: Array<() => void> = []
+  let store: (SessionStoreLike & SessionReader) | undefined
+  const warned = new Set<string>()
+  const warnOnce = (key: string, message: string): void => {
+    if (warned.has(key)) return
+    warned.add(key)
+    logger.warn(message)
+  }
+
+  const userFacts = (user: unknown): UserFacts =>
+    user === undefined || user === null ? NO_USER : { username: username(user), userId: userId(user), profile: profile(user) }
+
+  const expiresAt = (req: AuditedRequest): number | undefined => {
+    const maxAge = req.session?.cookie?.originalMaxAge
+    if (typeof maxAge === 'number' && maxAge > 0) return Date.now() + maxAge
+    warnOnce('no-max-age', 'express-session has no cookie.maxAge, so sessions never expire on the server and SESSIONTIMEOUT cannot be recorded; set cookie: { maxAge }')
+    return undefined
+  }
+
+  /** Starts watching an authenticated session, or moves its expiry if it is watched already. */
+  const watch = (req: AuditedRequest, user: unknown, known?: { facts: UserFacts; auditSessionId: string }): void => {
+    const sessionId = req.sessionID
+    const expiry = expiresAt(req)
+    if (sessionId === undefined || expiry === undefined || ledger.touch(sessionId, expiry)) return
+    ledger.add(sessionId, {
+      user: known?.facts ?? userFacts(user),
+      auditSessionId: known?.auditSessionId ?? hashSessionId(sessionId),
+      ip: req.ip ?? '',
+      userAgent: userAgentOf(req, limits),
+      expiresAt: expiry,
+    })
+  }
+
+  unhooks.push(
+    hookPassport(
+      passport,
+      {
+        login(request, user) {
+          const req = request as AuditedRequest
+          req[LOGGED_IN_USER] = user
+          const facts = userFacts(user)
+          const auditSessionId = hashSessionId(req.sessionID ?? '')
+          record(captureEvent('LOGIN', req, auditSessionId, facts, limits))
+          watch(req, user, { facts, auditSessionId })
+        },
+        logout(request) {
+          // Taken before passport clears the user and regenerates the session.
+          const req = request as AuditedRequest
+          const entry = req.sessionID === undefined ? undefined : ledger.remove(req.sessionID)
+          const facts = entry?.user ?? userFacts(req[LOGGED_IN_USER])
+          const event = captureEvent('LOGOUT', req, entry?.auditSessionId ?? hashSessionId(req.sessionID ?? ''), facts, limits)
+          return () => record(event)
+        },
+        failure(request, strategyName, strategy: StrategyLike, outcome) {
+          const req = request as AuditedRequest
+          const password = submitted(req, strategy._passwordField ?? 'password')
+          const tried = submitted(req, strategy._usernameField ?? 'username') ?? ''
+          record(
+            captureEvent('LOGINERROR', req, hashSessionId(req.sessionID ?? ''), { username: tried, userId: '', profile: {} }, limits, {
+              method: loginMethod(strategyName),
+              message: failureMessage(outcome),
+              password,
+            }),
+          )
+        },
+      },
+      (err) => logger.error(`recording an event failed; the login goes on: ${(err as Error).stack ?? String(err)}`),
+    ),
+  )
+
+  const timeouts = watchTimeouts({
+    ledger,
+    store: () => store,
+    intervalMs: options.sweepIntervalMs,
+    expired: (entry) => record(detachedEvent('SESSIONTIMEOUT', entry.expiresAt, entry.auditSessionId, entry.user, entry.ip, entry.userAgent)),
+    error: (message) => warnOnce(`sweep:${message}`, message),
+  })
+
+  const middleware: Capture['middleware'] = (request, _res, next) => {
+    const req = request as AuditedRequest
+    if (req.session === undefined) {
+      warnOnce('no-session', 'req.session is missing, so no event can be recorded. Did you mount express-session before authtrail\'s middleware?')
+      return next()
+    }
+    if (req.sessionStore !== undefined && store === undefined) {
+      store = req.sessionStore
+      unhooks.push(hookStoreDestroy(store, (sessionId) => void ledger.remove(sessionId)))
+    }
+    // passport.initialize() sets _userProperty, so it is read per request rather than at start.
+    const user = req[passport._userProperty ?? 'user']
+    if (user !== undefined && user !== null) {
+      req[LOGGED_IN_USER] = user
+      // Also adopts sessions authenticated before this process started.
+      watch(req, user)
+    }
+    next()
+  }
+
+  return {
+    middleware,
+    sessions: () => ledger.size,
+    sweep: timeouts.sweep,
+    stop() {
+      timeouts.stop()
+      for (const unhook of unhooks.splice(0)) unhook()
+    },
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * Hooks into a passport instance, installed once per authtrail instance so that nothing is wrapped
+ * per request:
+ * - `passport._sm.logIn/logOut` (the session manager that `passport.initialize()` hands each request as
+ *   `req._sessionManager`): every session login and logout goes through it, whether the app calls
+ *   `req.login()` itself or `passport.authenticate()` does (passport ≥ 0.6).
+ * - each strategy's `authenticate`, reached through `passport._strategy(name)`: a strategy reports a
+ *   failed login by calling `this.fail()`, which passport defines on a per-request copy of the strategy.
+ * Logins with `{ session: false }` (API tokens checked on every request) are not session logins and are
+ * not recorded as LOGIN.
+ */
+
+/** The parts of passport's session manager that authtrail wraps. */
+export interface SessionManagerLike {
+  logIn(req: unknown, user: unknown, options: unknown, cb: (err?: unknown) => void): void
+  logOut(req: unknown, options: unknown, cb?: (err?: unknown) => void): void
+}
+
+/** The parts of a passport strategy that authtrail reads. */
+export interface StrategyLike {
+  name?: string
+  authenticate(this: StrategyLike, req: unknown, options?: unknown): void
+  fail?: (challenge?: unknown, status?: number) => void
+  error?: (err: unknown) => void
+  /** passport-local's configured form fields. */
+  _usernameField?: string
+  _passwordField?: string
+}
+
+/** The parts of a passport `Authenticator` that authtrail needs. */
+export interface PassportLike {
+  _sm?: SessionManagerLike
+  _strategy(name: string): StrategyLike | undefined
+  _userProperty?: string
+}
+
+/** What the hooks report to; each call is already guarded so an audit failure never breaks a login. */
+export interface PassportHandlers {
+  /** After a successful session login; `req.sessionID` is the regenerated id. */
+  login(req: unknown, user: unknown): void
+  /** Before passport logs out, with the session still in place; returns a function to call once logout succeeded. */
+  logout(req: unknown): () => void
+  /** A strategy rejected credentials (`fail`) or could not check them (`error`). */
+  failure(req: unknown, strategyName: string, strategy: StrategyLike, outcome: { challenge?: unknown; error?: unknown }): void
+}
+
+/** Strategies that take part in every request rather than in a login. */
+const NOT_LOGIN_STRATEGIES = new Set(['session', 'anonymous'])
+
+/**
+ * Installs the hooks and returns a function that removes them. When another wrapper was installed on
+ * top of authtrail's since, authtrail's is left in place but passes straight through.
+ */
+export function hookPassport(passport: PassportLike, handlers: PassportHandlers, onHandlerError: (err: unknown) => void): () => void {
+  let active = true
+  const guard = <A extends unknown[]>(fn: (...args: A) => void) => (...args: A): void => {
+    if (!active) return
+    try {
+      fn(...args)
+    } catch (err) {
+      onHandlerError(err)
+    }
+  }
+  const login = guard(handlers.login)
+  const failure = guard(handlers.failure)
+  const logout = (req: unknown): (() => void) => {
+    if (!active) return () => {}
+    try {
+      return guard(handlers.logout(req))
+    } catch (err) {
+      onHandlerError(err)
+      return () => {}
+    }
+  }
+
+  const manager = passport._sm
+  if (!manager || typeof manager.logIn !== 'function' || typeof manager.logOut !== 'function') {
+    throw new Error('authtrail: options.passport has no session manager (passport._sm). Pass the passport instance the app uses (passport ≥ 0.6), e.g. authtrail({ passport })')
+  }
+  const originalLogIn = manager.logIn
+  const originalLogOut = manager.logOut
+  const auditedLogIn: SessionManagerLike['logIn'] = function (this: SessionManagerLike, req, user, options, cb) {
+    if (typeof options === 'function') {
+      cb = options as typeof cb
+      options = {}
+    }
+    return originalLogIn.call(this, req, user, options, function (err?: unknown) {
+      if (!err) login(req, user)
+      cb(err)
+    })
+  }
+  const auditedLogOut: SessionManagerLike['logOut'] = function (this: SessionManagerLike, req, options, cb) {
+    if (typeof options === 'function') {
+      cb = options as typeof cb
+      options = {}
+    }
+    const done = logout(req)
+    return originalLogOut.call(this, req, options, function (err?: unknown) {
+      if (!err) done()
+      cb?.(err)
+    })
+  }
+  manager.logIn = auditedLogIn
+  manager.logOut = auditedLogOut
+
+  const wrapped = new Map<StrategyLike, { had: boolean; previous: StrategyLike['authenticate'] }>()
+  const wrapStrategy = (strategy: StrategyLike, name: string): void => {
+    const had = Object.prototype.hasOwnProperty.call(strategy, 'authenticate')
+    const previous = strategy.authenticate
+    wrapped.set(strategy, { had, previous })
+    strategy.authenticate = function (this: StrategyLike, req, options) {
+      if (active) {
+        // `this` is passport's per-request copy; its fail/error were set just before this call.
+        const fail = this.fail
+        const error = this.error
+        if (fail) {
+          this.fail = function (this: StrategyLike, challenge?: unknown, status?: number) {
+            failure(req, name, strategy, { challenge: typeof challenge === 'number' ? undefined : challenge })
+            return fail.apply(this, arguments as unknown as [unknown, number])
+          }
+        }
+        if (error) {
+          this.error = function (this: StrategyLike, err: unknown) {
+            failure(req, name, strategy, { error: err })
+            return error.call(this, err)
+          }
+        }
+      }
+      return previous.call(this, req, options)
+    }
+  }
+  const originalStrategy = passport._strategy
+  const auditedStrategy = function (this: PassportLike, name: string): StrategyLike | undefined {
+    const strategy = originalStrategy.call(this, name)
+    if (active && strategy && !NOT_LOGIN_STRATEGIES.has(name) && !wrapped.has(strategy)) wrapStrategy(strategy, name)
+    return strategy
+  }
+  passport._strategy = auditedStrategy
+
+  return () => {
+    active = false
+    if (manager.logIn === auditedLogIn) manager.logIn = originalLogIn
+    if (manager.logOut === auditedLogOut) manager.logOut = originalLogOut
+    if (passport._strategy === auditedStrategy) passport._strategy = originalStrategy
+    for (const [strategy, { had, previous }] of wrapped) {
+      if (had) strategy.authenticate = previous
+      else delete (strategy as Partial<StrategyLike>).authenticate
+    }
+  }
+}
