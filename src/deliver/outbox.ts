@@ -97,7 +97,10 @@ export function createOutbox(options: OutboxOptions): Outbox {
   let queue: Entry[] = []
   const parkedEvents: ParkedEvent[] = []
   let state: 'idle' | 'scheduled' | 'delivering' | 'waiting' = 'idle'
+  /** close() was called: no new events. */
   let closed = false
+  /** close() gave up and closed the sink: nothing may be sent any more. */
+  let sinkClosed = false
   let timer: NodeJS.Timeout | undefined
   let sinkFailures = 0
   let inFlight = 0
@@ -115,6 +118,11 @@ export function createOutbox(options: OutboxOptions): Outbox {
 
   const schedule = (delayMs: number): void => {
     if (timer) clearTimeout(timer)
+    timer = undefined
+    if (sinkClosed) {
+      state = 'idle'
+      return
+    }
     state = delayMs > 0 ? 'waiting' : 'scheduled'
     // Unref'd like pino's timers: a pending retry alone does not keep the process alive;
     // close() is what drains on shutdown.
@@ -211,7 +219,9 @@ export function createOutbox(options: OutboxOptions): Outbox {
         return
       }
       queue.push({ event, described: undefined, attempts: 0, notBefore: 0 })
-      if (state === 'idle') schedule(0)
+      // While only a poison event waits for its retry the sink is up, so new events go now; while the
+      // sink itself is down they wait with the rest.
+      if (state === 'idle' || (state === 'waiting' && sinkFailures === 0)) schedule(0)
     },
     flush,
     async close(timeoutMs = 10_000) {
@@ -225,6 +235,7 @@ export function createOutbox(options: OutboxOptions): Outbox {
         }),
       ])
       clearTimeout(timeout)
+      sinkClosed = true
       if (timer) clearTimeout(timer)
       timer = undefined
       if (timedOut) {
