@@ -48,6 +48,8 @@ export interface AuthtrailConfig {
   readonly db: 'embedded'
   /** Absolute directory of the embedded store. */
   readonly embeddedDir: string
+  /** Schema of a stored procedure's name (`dbo` of `dbo.securitylogging`), else `public`. */
+  readonly schema: string
   /** Schema-qualified audit table name (`public.securitylog`). */
   readonly table: string
   readonly sessionIdMode: SessionIdMode
@@ -126,9 +128,11 @@ export function parseConfig(properties: Record<string, string>, file: string, cw
     fail(CONFIG_KEYS.userAgentMaxLength, maxLengthText, 'expected a whole number of characters from 64 to 65536')
   }
 
+  // A script name like "audit.mjs" has no schema, though it looks like one.
+  const schema = (procKind === 'stored-procedure' ? procSchema(proc) : undefined) ?? 'public'
   let table = get('table', DEFAULTS.table)
   if (!SQL_NAME.test(table)) fail(CONFIG_KEYS.table, table, 'expected a table name like "securitylog" or "dbo.securitylog"')
-  if (!table.includes('.')) table = `${procSchema(proc) ?? 'public'}.${table}`
+  if (!table.includes('.')) table = `${schema}.${table}`
 
   return Object.freeze({
     file,
@@ -136,6 +140,7 @@ export function parseConfig(properties: Record<string, string>, file: string, cw
     procKind,
     db: 'embedded',
     embeddedDir: path.resolve(cwd, get('embeddedDir', DEFAULTS.embeddedDir)),
+    schema,
     table,
     sessionIdMode: sessionIdMode as SessionIdMode,
     userAgentMaxLength,

@@ -1,6 +1,6 @@
 import type { Sink } from '../types.js'
 import type { AuthtrailConfig } from '../config/load-config.js'
-import { ConfigError, CONFIG_KEYS, procSchema } from '../config/load-config.js'
+import { ConfigError, CONFIG_KEYS } from '../config/load-config.js'
 import type { Logger } from '../logger.js'
 import { packageFile } from '../package-files.js'
 import { openEmbeddedStore } from './pglite/embedded-store.js'
@@ -27,7 +27,7 @@ export async function resolveDelivery(config: AuthtrailConfig, proceduresDir: st
     case 'stored-procedure': {
       const store = await openEmbeddedStore({
         dir: config.embeddedDir,
-        schema: procSchema(config.proc) ?? 'public',
+        schema: config.schema,
         table: config.table,
         installFile: packageFile('procedures/securitylogging.sql'),
         serve: true,
@@ -35,7 +35,7 @@ export async function resolveDelivery(config: AuthtrailConfig, proceduresDir: st
       if (!(await store.procedureExists(config.proc))) {
         await store.close()
         throw new ConfigError(
-          `authtrail: ${config.file}: key "${CONFIG_KEYS.proc}" = ${JSON.stringify(config.proc)} names neither a script (.js, .mjs, .ts) in ${proceduresDir} nor a procedure in the embedded store ${config.embeddedDir} (it has ${procSchema(config.proc) ?? 'public'}.securitylogging from procedures/securitylogging.sql)`,
+          `authtrail: ${config.file}: key "${CONFIG_KEYS.proc}" = ${JSON.stringify(config.proc)} names neither a script (.js, .mjs, .ts) in ${proceduresDir} nor a procedure in the embedded store ${config.embeddedDir} (it has ${config.schema}.securitylogging from procedures/securitylogging.sql)`,
         )
       }
       return { sink: store.sink(config.proc), store }

@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs'
 import path from 'node:path'
 import type { AuthtrailConfig } from '../config/load-config.js'
-import { procSchema } from '../config/load-config.js'
 import { openEmbeddedStore } from '../deliver/pglite/embedded-store.js'
 import { queryThroughSocket } from '../deliver/pglite/socket-client.js'
 import { readLockHolder } from '../deliver/pglite/store-lock.js'
@@ -26,7 +25,7 @@ export async function readAuditRows(config: AuthtrailConfig, filter: AuditFilter
   if (!existsSync(path.join(dir, 'PG_VERSION'))) {
     throw new Error(`authtrail: there is no embedded store in ${dir} (from ${config.file}, key security.logging.embedded.dir); it is created when the app first starts with security.logging.proc set`)
   }
-  const store = await openEmbeddedStore({ dir, schema: procSchema(config.proc) ?? 'public', table: config.table, serve: false })
+  const store = await openEmbeddedStore({ dir, schema: config.schema, table: config.table, serve: false })
   try {
     return await store.query(filter)
   } catch (err) {
