@@ -33,6 +33,7 @@ const BROWSER_NAMES: Readonly<Record<string, string>> = {
   'IEMobile': 'IE',
   'Edge': 'EDGE',
   'Samsung Browser': 'SAMSUNG',
+  'Samsung Internet': 'SAMSUNG',
   'Yandex': 'YANDEX',
   'UCBrowser': 'UC',
 }
@@ -80,6 +81,13 @@ const TOOLS: ReadonlyArray<readonly [RegExp, string]> = [
   [/\b[\w-]*(?:bot|crawler|spider|slurp)\b[^/\s;]*\/?([\w.]*)/i, 'BOT'],
 ]
 
+/**
+ * A crawler naming itself with a version (`Googlebot/2.1`, `bingbot/2.0`, `Applebot/0.1`). Checked
+ * before the parser's answer: today's crawlers also carry Chrome or Safari tokens, and a security team
+ * wants them told apart from people.
+ */
+const CRAWLER = /\b([\w-]*(?:bot|crawler|spider))\/(\d[\w.]*)/i
+
 const WINDOWS_NT = /windows nt (\d+(?:\.\d+)?)/i
 
 function upperName(name: string): string {
@@ -90,8 +98,9 @@ function upperName(name: string): string {
 export function parseClientInfo(userAgent: string): ClientInfo {
   if (userAgent === '') return { browser: UNDEFINED, browserVersion: '', os: UNDEFINED, osVersion: '' }
   const result = new UAParser(userAgent).getResult()
-  let browser = result.browser.name ? BROWSER_NAMES[result.browser.name] ?? upperName(result.browser.name) : UNDEFINED
-  let browserVersion = result.browser.version ?? ''
+  const crawler = CRAWLER.exec(userAgent)
+  let browser = crawler ? 'BOT' : result.browser.name ? BROWSER_NAMES[result.browser.name] ?? upperName(result.browser.name) : UNDEFINED
+  let browserVersion = crawler ? crawler[2] ?? '' : result.browser.version ?? ''
   if (browser === UNDEFINED) {
     for (const [pattern, name] of TOOLS) {
       const match = pattern.exec(userAgent)
