@@ -10,6 +10,7 @@ import { createDescriber } from './describe/event-xml.js'
 import { createOutbox } from './deliver/outbox.js'
 import type { OutboxMetrics, ParkedEvent, RetryOptions } from './deliver/outbox.js'
 import { resolveDelivery } from './deliver/resolve-delivery.js'
+import type { Delivery } from './deliver/resolve-delivery.js'
 import { consoleLogger, prefixed } from './logger.js'
 import type { Logger } from './logger.js'
 import type { AuditFilter, AuditRow } from './review/audit-query.js'
@@ -105,14 +106,18 @@ export async function authtrail(options: AuthtrailOptions): Promise<Authtrail> {
     }
   }
 
-  let key: Buffer
   try {
-    key = resolveSessionKey(config, options.env ?? process.env, options.sessionKey, logger)
+    return start(options, config, delivery, logger)
   } catch (err) {
+    // Startup failed after the store was opened: release its lock and worker before reporting.
     await delivery.sink.close()
     await delivery.store?.close()
     throw err
   }
+}
+
+function start(options: AuthtrailOptions, config: AuthtrailConfig, delivery: Delivery, logger: Logger): Authtrail {
+  const key = resolveSessionKey(config, options.env ?? process.env, options.sessionKey, logger)
   const outbox = createOutbox({
     sink: delivery.sink,
     describe: createDescriber(),

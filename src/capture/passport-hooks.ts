@@ -103,12 +103,11 @@ export function hookPassport(passport: PassportLike, handlers: PassportHandlers,
   manager.logIn = auditedLogIn
   manager.logOut = auditedLogOut
 
-  const wrapped = new Map<StrategyLike, { had: boolean; previous: StrategyLike['authenticate'] }>()
+  const wrapped = new Map<StrategyLike, { had: boolean; previous: StrategyLike['authenticate']; audited: StrategyLike['authenticate'] }>()
   const wrapStrategy = (strategy: StrategyLike, name: string): void => {
     const had = Object.prototype.hasOwnProperty.call(strategy, 'authenticate')
     const previous = strategy.authenticate
-    wrapped.set(strategy, { had, previous })
-    strategy.authenticate = function (this: StrategyLike, req, options) {
+    const audited: StrategyLike['authenticate'] = function (this: StrategyLike, req, options) {
       if (active) {
         // `this` is passport's per-request copy; its fail/error were set just before this call.
         const fail = this.fail
@@ -128,6 +127,8 @@ export function hookPassport(passport: PassportLike, handlers: PassportHandlers,
       }
       return previous.call(this, req, options)
     }
+    wrapped.set(strategy, { had, previous, audited })
+    strategy.authenticate = audited
   }
   const originalStrategy = passport._strategy
   const auditedStrategy = function (this: PassportLike, name: string): StrategyLike | undefined {
@@ -142,7 +143,8 @@ export function hookPassport(passport: PassportLike, handlers: PassportHandlers,
     if (manager.logIn === auditedLogIn) manager.logIn = originalLogIn
     if (manager.logOut === auditedLogOut) manager.logOut = originalLogOut
     if (passport._strategy === auditedStrategy) passport._strategy = originalStrategy
-    for (const [strategy, { had, previous }] of wrapped) {
+    for (const [strategy, { had, previous, audited }] of wrapped) {
+      if (strategy.authenticate !== audited) continue // wrapped again since: ours stays, inactive
       if (had) strategy.authenticate = previous
       else delete (strategy as Partial<StrategyLike>).authenticate
     }
