@@ -1,3 +1,7 @@
+import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import path from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { Worker } from 'node:worker_threads'
 
 /**
@@ -8,9 +12,20 @@ import { Worker } from 'node:worker_threads'
 export function startWorker(moduleUrl: URL, workerData: unknown): Worker {
   if (moduleUrl.pathname.endsWith('.ts')) {
     const href = JSON.stringify(moduleUrl.href)
-    return new Worker(`import('tsx/esm/api').then(({ tsImport }) => tsImport(${href}, ${href}))`, { eval: true, workerData })
+    const tsx = JSON.stringify(tsxApiUrl())
+    return new Worker(`import(${tsx}).then(({ tsImport }) => tsImport(${href}, ${href}))`, { eval: true, workerData })
   }
   return new Worker(moduleUrl, { workerData })
+}
+
+/**
+ * The ESM entry of tsx's API, resolved from authtrail: an eval'd worker would look for tsx from the
+ * working directory instead. Read from tsx's export map, since require.resolve picks the CommonJS file.
+ */
+function tsxApiUrl(): string {
+  const manifest = createRequire(import.meta.url).resolve('tsx/package.json')
+  const exports = JSON.parse(readFileSync(manifest, 'utf8')).exports as Record<string, { import: { default: string } }>
+  return pathToFileURL(path.join(path.dirname(manifest), exports['./esm/api']!.import.default)).href
 }
 
 /** Resolves a sibling module of `base`, with the extension `base` itself has (`.ts` in sources, `.js` built). */
