@@ -1,0 +1,303 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import passportModule from 'passport'
+import { authtrail } from '../../src/authtrail.js'
+import { ConfigError, loadConfig } from '../../src/config/load-config.js'
+import { memoryLogger, TEST_SESSION_KEY } from '../helpers/temp-project.js'
+
+let dir: string
+
+beforeEach(() => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'authtrail-config-'))
+})
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true })
+})
+
+/** Writes `text` as a properties file in the temp dir and returns its absolute path. */
+function writeProperties(text: string, name = 'generalapp.properties'): string {
+  const file = path.join(dir, name)
+  writeFileSync(file, text)
+  return file
+}
+
+/** Loads `text` as a properties file, relative to the temp dir. */
+function load(text: string) {
+  writeProperties(text)
+  return loadConfig('generalapp.properties', dir)
+}
+
+/** The ConfigError thrown by `fn`, failing the test if it throws nothing or something else. */
+function configError(fn: () => unknown): ConfigError {
+  try {
+    fn()
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError)
+    return err as ConfigError
+  }
+  throw new Error('expected a ConfigError, but nothing was thrown')
+}
+
+/** Asserts the error names the absolute file, the key and the JSON-quoted value. */
+function expectNames(err: Error, file: string, key: string, value: string): void {
+  expect(path.isAbsolute(file)).toBe(true)
+  expect(err.message).toContain(file)
+  expect(err.message).toContain(`"${key}"`)
+  expect(err.message).toContain(JSON.stringify(value))
+}
+
+describe('loadConfig reads java.util.Properties syntax', () => {
+  it('joins a value continued with a trailing backslash and drops the leading whitespace of the continuation', () => {
+    const config = load('security.logging.proc = dbo.\\\n        securitylogging\n')
+    expect(config.proc).toBe('dbo.securitylogging')
+    expect(config.procKind).toBe('stored-procedure')
+  })
+
+  it('keeps continuing over several lines until a line does not end in a backslash', () => {
+    const config = load('security.logging.proc = \\\n  dbo.\\\n  security\\\n  logging\nsecurity.logging.table = audit\n')
+    expect(config.proc).toBe('dbo.securitylogging')
+    expect(config.table).toBe('dbo.audit')
+  })
+
+  it('accepts ":" as the separator between key and value', () => {
+    const config = load('security.logging.proc: dbo.securitylogging\nsecurity.logging.sessionid:raw\n')
+    expect(config.proc).toBe('dbo.securitylogging')
+    expect(config.sessionIdMode).toBe('raw')
+  })
+
+  it('accepts whitespace alone as the separator between key and value', () => {
+    const config = load('security.logging.proc dbo.securitylogging\nsecurity.logging.useragent.maxlength\t\t1024\n')
+    expect(config.proc).toBe('dbo.securitylogging')
+    expect(config.userAgentMaxLength).toBe(1024)
+  })
+
+  it('decodes \\uXXXX escapes in a value', () => {
+    const config = load('security.logging.proc = dbo.\\u0073ecuritylogging\nsecurity.logging.table = \\u0073ecuritylog\n')
+    expect(config.proc).toBe('dbo.securitylogging')
+    expect(config.table).toBe('dbo.securitylog')
+  })
+
+  it('ignores comment lines starting with "#" or "!", including ones that look like keys', () => {
+    const config = load(
+      [
+        '# security.logging.proc = comment.hash',
+        '! security.logging.proc = comment.bang',
+        '   # indented comment',
+        '#security.logging.procedure = would be an unknown key',
+        'security.logging.proc = dbo.securitylogging',
+        '',
+      ].join('\n'),
+    )
+    expect(config.proc).toBe('dbo.securitylogging')
+    expect(Object.keys(config.properties)).toEqual(['security.logging.proc'])
+  })
+
+  it('takes the last value when a key appears twice', () => {
+    const config = load('security.logging.proc = first.securitylogging\nsecurity.logging.proc = dbo.securitylogging\n')
+    expect(config.proc).toBe('dbo.securitylogging')
+    expect(config.properties['security.logging.proc']).toBe('dbo.securitylogging')
+  })
+
+  it('keeps every property of the file, authtrail keys and others, for script procedures', () => {
+    const config = load('security.logging.proc = my-logger.mjs\nmy.logger.target = /var/log/audit.xml\n')
+    expect(config.properties).toEqual({ 'security.logging.proc': 'my-logger.mjs', 'my.logger.target': '/var/log/audit.xml' })
+  })
+
+  it('resolves the file relative to cwd and records its absolute path', () => {
+    mkdirSync(path.join(dir, 'config'))
+    writeFileSync(path.join(dir, 'config', 'app.properties'), 'security.logging.proc = dbo.securitylogging\n')
+    const config = loadConfig('config/app.properties', dir)
+    expect(config.file).toBe(path.join(dir, 'config', 'app.properties'))
+    expect(config.embeddedDir).toBe(path.join(dir, 'data'))
+  })
+})
+
+describe('loadConfig decides what security.logging.proc is', () => {
+  it('turns logging off when the proc key is missing', () => {
+    const config = load('some.other.key = 1\n')
+    expect(config.procKind).toBe('off')
+    expect(config.proc).toBe('')
+  })
+
+  it('turns logging off when the proc value is empty', () => {
+    expect(load('security.logging.proc =\n').procKind).toBe('off')
+    expect(load('security.logging.proc =    \n').procKind).toBe('off')
+  })
+
+  it('treats a name ending in .mjs as a script', () => {
+    const config = load('security.logging.proc = my-logger.mjs\n')
+    expect(config.procKind).toBe('script')
+    expect(config.proc).toBe('my-logger.mjs')
+  })
+
+  it('treats names ending in .js and .ts as scripts too', () => {
+    expect(load('security.logging.proc = logger.js\n').procKind).toBe('script')
+    expect(load('security.logging.proc = audit/logger.ts\n').procKind).toBe('script')
+  })
+
+  it('treats a schema-qualified or bare SQL name as a stored procedure', () => {
+    expect(load('security.logging.proc = dbo.securitylogging\n').procKind).toBe('stored-procedure')
+    expect(load('security.logging.proc = securitylogging\n').procKind).toBe('stored-procedure')
+  })
+
+  it('rejects a script path that climbs out of procedures/ with ".."', () => {
+    const file = writeProperties('security.logging.proc = ../evil.mjs\n')
+    const err = configError(() => loadConfig(file, dir))
+    expectNames(err, file, 'security.logging.proc', '../evil.mjs')
+  })
+
+  it('rejects a script path with ".." in the middle', () => {
+    const file = writeProperties('security.logging.proc = sub/../../evil.mjs\n')
+    expectNames(configError(() => loadConfig(file, dir)), file, 'security.logging.proc', 'sub/../../evil.mjs')
+  })
+
+  it('rejects an absolute script path', () => {
+    const file = writeProperties('security.logging.proc = /tmp/evil.mjs\n')
+    expectNames(configError(() => loadConfig(file, dir)), file, 'security.logging.proc', '/tmp/evil.mjs')
+  })
+
+  it('rejects a proc that is neither a SQL name nor a script, like "drop table;"', () => {
+    const file = writeProperties('security.logging.proc = drop table;\n')
+    expectNames(configError(() => loadConfig(file, dir)), file, 'security.logging.proc', 'drop table;')
+  })
+})
+
+describe('loadConfig errors name the file, the key and the value', () => {
+  it('rejects an unknown security.logging.* key such as the misspelling security.logging.procedure', () => {
+    const file = writeProperties('security.logging.procedure = dbo.securitylogging\n')
+    const err = configError(() => loadConfig(file, dir))
+    expectNames(err, file, 'security.logging.procedure', 'dbo.securitylogging')
+  })
+
+  it('rejects an unknown security.logging.* key even when the real key is also present', () => {
+    const file = writeProperties('security.logging.proc = dbo.securitylogging\nsecurity.logging.sessionId = raw\n')
+    expectNames(configError(() => loadConfig(file, dir)), file, 'security.logging.sessionId', 'raw')
+  })
+
+  it('leaves keys outside security.logging.* alone', () => {
+    expect(() => load('security.other = 1\nlogging.proc = x\n')).not.toThrow()
+  })
+
+  it('rejects a security.logging.sessionid other than hmac or raw', () => {
+    const file = writeProperties('security.logging.proc = dbo.securitylogging\nsecurity.logging.sessionid = plain\n')
+    expectNames(configError(() => loadConfig(file, dir)), file, 'security.logging.sessionid', 'plain')
+  })
+
+  it.each(['abc', '10', '63', '65537', '-1', '1e3', '512.5'])('rejects security.logging.useragent.maxlength = %s', (value) => {
+    const file = writeProperties(`security.logging.proc = dbo.securitylogging\nsecurity.logging.useragent.maxlength = ${value}\n`)
+    expectNames(configError(() => loadConfig(file, dir)), file, 'security.logging.useragent.maxlength', value)
+  })
+
+  it('accepts security.logging.useragent.maxlength at both ends of its range', () => {
+    expect(load('security.logging.useragent.maxlength = 64\n').userAgentMaxLength).toBe(64)
+    expect(load('security.logging.useragent.maxlength = 65536\n').userAgentMaxLength).toBe(65536)
+  })
+
+  it('rejects a security.logging.db other than embedded', () => {
+    const file = writeProperties('security.logging.proc = dbo.securitylogging\nsecurity.logging.db = postgres\n')
+    expectNames(configError(() => loadConfig(file, dir)), file, 'security.logging.db', 'postgres')
+  })
+
+  it('rejects a security.logging.table that is not a SQL name', () => {
+    const file = writeProperties('security.logging.proc = dbo.securitylogging\nsecurity.logging.table = audit; drop\n')
+    expectNames(configError(() => loadConfig(file, dir)), file, 'security.logging.table', 'audit; drop')
+  })
+
+  it('names the absolute path of a properties file that does not exist', () => {
+    const err = configError(() => loadConfig('config/missing.properties', dir))
+    expect(err.message).toContain(path.join(dir, 'config', 'missing.properties'))
+  })
+})
+
+describe('loadConfig qualifies the audit table', () => {
+  it('gives an unqualified table the schema of the procedure', () => {
+    expect(load('security.logging.proc = dbo.securitylogging\n').table).toBe('dbo.securitylog')
+  })
+
+  it('gives an unqualified table the public schema when the procedure has none', () => {
+    expect(load('security.logging.proc = securitylogging\n').table).toBe('public.securitylog')
+  })
+
+  it('gives the public schema when logging is off', () => {
+    expect(load('security.logging.proc =\n').table).toBe('public.securitylog')
+  })
+
+  it('keeps a table that is already schema-qualified', () => {
+    expect(load('security.logging.proc = dbo.securitylogging\nsecurity.logging.table = audit.events\n').table).toBe('audit.events')
+  })
+
+  it('does not read a schema from a script file name', () => {
+    // "audit.mjs" is a script, not a procedure in schema "audit".
+    expect(load('security.logging.proc = audit.mjs\n').table).toBe('public.securitylog')
+  })
+})
+
+describe('authtrail() startup with a procedure name that resolves to nothing', () => {
+  const Passport = (passportModule as unknown as { Passport: new () => unknown }).Passport
+
+  const start = (properties: string, logger = memoryLogger()) =>
+    authtrail({
+      passport: new Passport() as Parameters<typeof authtrail>[0]['passport'],
+      cwd: dir,
+      config: writeProperties(properties),
+      logger,
+      sessionKey: TEST_SESSION_KEY,
+    })
+
+  it('rejects a stored procedure missing from the embedded store, naming the file, key and value', async () => {
+    const file = path.join(dir, 'generalapp.properties')
+    const failure = await start('security.logging.proc = dbo.nosuchproc\n').then(
+      async (audit) => {
+        await audit.close()
+        throw new Error('authtrail() started with a procedure that does not exist')
+      },
+      (err: unknown) => err as Error,
+    )
+    expect(failure).toBeInstanceOf(ConfigError)
+    expectNames(failure, file, 'security.logging.proc', 'dbo.nosuchproc')
+  })
+
+  it('rejects a script with no file in procedures/, naming the file, key and value', async () => {
+    const file = path.join(dir, 'generalapp.properties')
+    mkdirSync(path.join(dir, 'procedures'))
+    const failure = await start('security.logging.proc = missing-logger.mjs\n').then(
+      async (audit) => {
+        await audit.close()
+        throw new Error('authtrail() started with a script that does not exist')
+      },
+      (err: unknown) => err as Error,
+    )
+    expect(failure).toBeInstanceOf(ConfigError)
+    expectNames(failure, file, 'security.logging.proc', 'missing-logger.mjs')
+  })
+
+  it('starts disabled and says once that nothing is logged when the proc is empty', async () => {
+    const logger = memoryLogger()
+    const audit = await start('security.logging.proc =\n', logger)
+    try {
+      expect(audit.enabled).toBe(false)
+      expect(audit.config.procKind).toBe('off')
+      expect(logger.lines).toHaveLength(1)
+      expect(logger.lines[0]).toMatch(/^authtrail: /)
+      expect(logger.lines[0]).toContain('not logged')
+      expect(logger.lines[0]).toContain(path.join(dir, 'generalapp.properties'))
+    } finally {
+      await audit.close()
+    }
+  })
+
+  it('rejects an unknown security.logging.* key at startup before opening any store', async () => {
+    const file = path.join(dir, 'generalapp.properties')
+    const failure = await start('security.logging.procedure = dbo.securitylogging\n').then(
+      async (audit) => {
+        await audit.close()
+        throw new Error('authtrail() started with a misspelt key')
+      },
+      (err: unknown) => err as Error,
+    )
+    expect(failure).toBeInstanceOf(ConfigError)
+    expectNames(failure, file, 'security.logging.procedure', 'dbo.securitylogging')
+  })
+})
