@@ -1,0 +1,12 @@
+/**
+ * npm run bench: every benchmark, each figure a ratio against a baseline measured in the same run.
+ * Builds first so the servers run the compiled demo, as `npm start` does.
+ */
+import { execFileSync } from 'node:child_process'
+import os from 'node:os'
+import { benchLoginEmbedded } from './login-embedded.js'
+
+execFileSync('npm', ['run', 'build'], { stdio: 'inherit' })
+console.log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model}, node ${process.version}, ${new Date().toISOString()}`)
+console.log('\nlogin throughput, demo with authtrail (embedded store) vs the same demo with security.logging.proc empty:')
+console.table(await benchLoginEmbedded())
