@@ -1,72 +1,141 @@
--- authtrail: audit table and logging procedure for PostgreSQL 12+ and the embedded PGlite store.
+-- authtrail: audit table and logging procedures for PostgreSQL 15+ and the embedded PGlite store.
 --
+-- Deploy:  psql -v ON_ERROR_STOP=1 -c 'CREATE SCHEMA IF NOT EXISTS dbo' -c 'SET search_path TO dbo' -f procedures/securitylogging.sql
 -- Objects are created in the first schema of search_path (authtrail sets it to the schema of
 -- security.logging.proc, e.g. dbo for dbo.securitylogging). Re-running the file is safe.
 --
 -- Differences from Showcase's procedure, on purpose:
 --   * type is varchar(32): 'SESSIONTIMEOUT' has 14 characters and does not fit Showcase's nvarchar(10).
---   * event_id is unique and a repeated id is ignored, so a replayed delivery never stores an event twice.
+--   * a repeated event id (from <eventid>) is ignored, so a replayed delivery never stores an event twice.
 --   * time is when the event happened (<eventtime> of the session context), not when it was delivered.
+--   * the procedures are SECURITY DEFINER: the writer role may call them and insert, never UPDATE or DELETE.
 
+-- Partitioned by month so that retention drops whole partitions instead of deleting row by row.
+-- Unique keys of a partitioned table must contain the partition key; a replayed event carries the same
+-- <eventtime>, so (event_id, time) still identifies it.
 CREATE TABLE IF NOT EXISTS securitylog (
-  id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-  event_id        uuid UNIQUE,
+  id              bigint GENERATED ALWAYS AS IDENTITY,
+  event_id        uuid,
   time            timestamptz NOT NULL DEFAULT now(),
   type            varchar(32) NOT NULL,
   username        text NOT NULL DEFAULT '',
   ip              text NOT NULL DEFAULT '',
   session_id      text NOT NULL DEFAULT '',
   data            xml NOT NULL,
-  session_context xml NOT NULL
-);
+  session_context xml NOT NULL,
+  PRIMARY KEY (id, time),
+  UNIQUE (event_id, time)
+) PARTITION BY RANGE (time);
 
+-- Catches rows for months without a partition (a clock far off, a maintenance call missed): never lost.
+CREATE TABLE IF NOT EXISTS securitylog_default PARTITION OF securitylog DEFAULT;
+
+-- For the admin's questions: newest first, by user, by type, by address.
 CREATE INDEX IF NOT EXISTS securitylog_time_idx ON securitylog (time DESC, id DESC);
+CREATE INDEX IF NOT EXISTS securitylog_user_idx ON securitylog (username, time DESC);
+CREATE INDEX IF NOT EXISTS securitylog_type_idx ON securitylog (type, time DESC);
+CREATE INDEX IF NOT EXISTS securitylog_ip_idx ON securitylog (ip, time DESC);
 
--- Called as CALL securitylogging(session_context, data, type), positionally, as Showcase did.
--- Any procedure with this signature can replace it; authtrail never writes the table itself.
--- SET search_path FROM CURRENT pins the schema it was created in, whatever the caller's search_path.
-CREATE OR REPLACE PROCEDURE securitylogging(session_context xml, data xml, type varchar)
+-- Creates the monthly partitions from this month to months_ahead months ahead (UTC). authtrail calls
+-- it at startup and daily; a month whose rows already sit in the default partition is skipped with a
+-- warning rather than failing.
+CREATE OR REPLACE PROCEDURE securitylog_add_partitions(months_ahead int DEFAULT 3)
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path FROM CURRENT
 AS $$
-#variable_conflict use_variable
 DECLARE
-  ctx record;
-  evt record;
+  month date := date_trunc('month', now() AT TIME ZONE 'UTC')::date;
+  partition text;
 BEGIN
-  -- XMLTABLE, not xpath(): xpath() returns text nodes still entity-escaped ("a &amp; b").
-  SELECT * INTO ctx FROM XMLTABLE('/sessioncontext' PASSING session_context COLUMNS
-    username   text PATH 'username',
-    ip         text PATH 'ip',
-    eventid    text PATH 'eventid',
-    eventtime  text PATH 'eventtime');
-  SELECT * INTO evt FROM XMLTABLE('/data' PASSING data COLUMNS
-    session_id text PATH 'HttpSessionId',
-    username   text PATH 'UserName',
-    tried      text PATH 'errorData/username',
-    ip         text PATH 'IP');
-  INSERT INTO securitylog (event_id, time, type, username, ip, session_id, data, session_context)
-  VALUES (
-    nullif(ctx.eventid, '')::uuid,
-    coalesce(nullif(ctx.eventtime, '')::timestamptz, now()),
-    type,
-    coalesce(nullif(ctx.username, ''), nullif(evt.username, ''), evt.tried, ''),
-    coalesce(nullif(ctx.ip, ''), evt.ip, ''),
-    coalesce(evt.session_id, ''),
-    data,
-    session_context)
-  ON CONFLICT (event_id) DO NOTHING;
-END
-$$;
-
--- One round trip for many events: calls the named logging procedure once per element, in order, so
--- a batch costs one statement instead of one per event (half the cost per event in PGlite). Taking
--- the procedure as regproc means a user's own procedure of the same signature is called the same way.
-CREATE OR REPLACE PROCEDURE securitylogging_batch(proc regproc, session_contexts xml[], datas xml[], types varchar[])
-LANGUAGE plpgsql AS $$
-BEGIN
-  FOR i IN 1 .. coalesce(array_length(types, 1), 0) LOOP
-    EXECUTE format('CALL %s($1, $2, $3)', proc) USING session_contexts[i], datas[i], types[i];
+  FOR i IN 0 .. months_ahead LOOP
+    partition := format('securitylog_%s', to_char(month, 'YYYY_MM'));
+    IF to_regclass(partition) IS NULL THEN
+      BEGIN
+        EXECUTE format('CREATE TABLE %I PARTITION OF securitylog FOR VALUES FROM (%L) TO (%L)',
+          partition, month::text || ' 00:00:00+00', (month + interval '1 month')::date::text || ' 00:00:00+00');
+      EXCEPTION WHEN others THEN
+        RAISE WARNING 'authtrail: could not create partition %: %', partition, SQLERRM;
+      END;
+    END IF;
+    month := (month + interval '1 month')::date;
   END LOOP;
 END
 $$;
+
+CALL securitylog_add_partitions(3);
+
+-- Stores many events in one statement, in array order. authtrail calls <procedure>_batch when it
+-- exists and the procedure itself once per event otherwise; if you change the body of securitylogging,
+-- change or drop this one too.
+CREATE OR REPLACE PROCEDURE securitylogging_batch(session_contexts xml[], datas xml[], types varchar[])
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path FROM CURRENT
+AS $$
+BEGIN
+  INSERT INTO securitylog (event_id, time, type, username, ip, session_id, data, session_context)
+  SELECT
+    nullif(ctx.eventid, '')::uuid,
+    coalesce(nullif(ctx.eventtime, '')::timestamptz, now()),
+    e.type,
+    -- After a LOGINERROR nobody is signed in: the name that was tried is in errorData/username.
+    coalesce(nullif(ctx.username, ''), nullif(d.username, ''), d.tried, ''),
+    coalesce(nullif(ctx.ip, ''), d.ip, ''),
+    coalesce(d.session_id, ctx.sessionid, ''),
+    e.data,
+    e.ctx
+  -- XMLTABLE, not xpath(): xpath() returns text nodes still entity-escaped ("a &amp; b").
+  FROM unnest(session_contexts, datas, types) WITH ORDINALITY AS e(ctx, data, type, n)
+  LEFT JOIN LATERAL XMLTABLE('/sessioncontext' PASSING e.ctx COLUMNS
+      username  text PATH 'username',
+      ip        text PATH 'ip',
+      sessionid text PATH 'sessionid',
+      eventid   text PATH 'eventid',
+      eventtime text PATH 'eventtime') AS ctx ON true
+  LEFT JOIN LATERAL XMLTABLE('/data' PASSING e.data COLUMNS
+      session_id text PATH 'HttpSessionId',
+      username   text PATH 'UserName',
+      tried      text PATH 'errorData/username',
+      ip         text PATH 'IP') AS d ON true
+  ORDER BY e.n
+  ON CONFLICT (event_id, time) DO NOTHING;
+END
+$$;
+
+-- Called as CALL securitylogging(session_context, data, type), positionally, as Showcase did. Any
+-- procedure with this signature can replace it; authtrail never writes the table itself.
+CREATE OR REPLACE PROCEDURE securitylogging(session_context xml, data xml, type varchar)
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path FROM CURRENT
+AS $$
+BEGIN
+  CALL securitylogging_batch(ARRAY[session_context], ARRAY[data], ARRAY[type]);
+END
+$$;
+
+-- Roles: authtrail_writer (what app instances connect as, through a LOGIN role granted it) may call the
+-- procedures and insert, never UPDATE or DELETE; authtrail_reader (admins, the CLI) may read.
+DO $$
+BEGIN
+  CREATE ROLE authtrail_writer NOLOGIN;
+EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; -- exists already (or created concurrently)
+END
+$$;
+DO $$
+BEGIN
+  CREATE ROLE authtrail_reader NOLOGIN;
+EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+END
+$$;
+DO $$
+BEGIN
+  EXECUTE format('GRANT USAGE ON SCHEMA %I TO authtrail_writer, authtrail_reader', current_schema());
+END
+$$;
+REVOKE ALL ON securitylog FROM PUBLIC;
+REVOKE EXECUTE ON PROCEDURE securitylogging(xml, xml, varchar), securitylogging_batch(xml[], xml[], varchar[]), securitylog_add_partitions(int) FROM PUBLIC;
+GRANT EXECUTE ON PROCEDURE securitylogging(xml, xml, varchar), securitylogging_batch(xml[], xml[], varchar[]), securitylog_add_partitions(int) TO authtrail_writer;
+GRANT INSERT ON securitylog TO authtrail_writer;
+GRANT SELECT ON securitylog TO authtrail_reader;

@@ -33,7 +33,7 @@ export interface AuthtrailOptions extends UserDescription {
   readonly logger?: Logger
   /** How often expired sessions are looked for. @defaultValue 5000 */
   readonly sweepIntervalMs?: number
-  /** Most events per delivery. @defaultValue 100 */
+  /** Most events per delivery. @defaultValue security.logging.batch.size (200) */
   readonly maxBatch?: number
   readonly retry?: RetryOptions
   /** Longest a header-derived value other than User-Agent may be (IP, username, message). @defaultValue 1024 */
@@ -58,7 +58,7 @@ export interface Authtrail {
   metrics(): OutboxMetrics & { readonly sessions: number }
   /** Events the procedure kept rejecting. */
   parked(): readonly ParkedEvent[]
-  /** Reads the audit table of the embedded store, newest first. */
+  /** Reads the audit table of the configured database, newest first. */
   query(filter?: AuditFilter): Promise<AuditRow[]>
   /** Removes the hooks, flushes (at most `timeoutMs`) and closes the store. Call it on shutdown. */
   close(timeoutMs?: number): Promise<void>
@@ -88,7 +88,7 @@ export async function authtrail(options: AuthtrailOptions): Promise<Authtrail> {
   const config = loadConfig(options.config ?? 'config/generalapp.properties', cwd)
   const proceduresDir = path.resolve(cwd, options.proceduresDir ?? 'procedures')
 
-  const delivery = await resolveDelivery(config, proceduresDir, logger)
+  const delivery = await resolveDelivery(config, proceduresDir, options.env ?? process.env, logger)
   if (!delivery) {
     logger.info(`security.logging.proc is empty in ${config.file}: authentication events are not logged`)
     return {
@@ -109,9 +109,8 @@ export async function authtrail(options: AuthtrailOptions): Promise<Authtrail> {
   try {
     return start(options, config, delivery, logger)
   } catch (err) {
-    // Startup failed after the store was opened: release its lock and worker before reporting.
-    await delivery.sink.close()
-    await delivery.store?.close()
+    // Startup failed after the database was opened: release its lock, worker or pool before reporting.
+    await delivery.close()
     throw err
   }
 }
@@ -122,7 +121,8 @@ function start(options: AuthtrailOptions, config: AuthtrailConfig, delivery: Del
     sink: delivery.sink,
     describe: createDescriber(),
     logger,
-    ...(options.maxBatch !== undefined ? { maxBatch: options.maxBatch } : {}),
+    maxBatch: options.maxBatch ?? config.batchSize,
+    flushDelayMs: config.batchFlushMs,
     ...(options.retry !== undefined ? { retry: options.retry } : {}),
   })
   const capture = createCapture({
@@ -146,14 +146,14 @@ function start(options: AuthtrailOptions, config: AuthtrailConfig, delivery: Del
     metrics: () => ({ ...outbox.metrics(), sessions: capture.sessions() }),
     parked: outbox.parked,
     async query(filter = {}) {
-      if (!delivery.store) throw new Error(`authtrail: ${config.proc} is a script procedure; there is no embedded audit table to read`)
-      return delivery.store.query(filter)
+      if (!delivery.read) throw new Error(`authtrail: ${config.proc} is a script procedure; there is no audit table to read`)
+      return delivery.read(filter)
     },
     close(timeoutMs) {
       closing ??= (async () => {
         capture.stop()
         await outbox.close(timeoutMs)
-        await delivery.store?.close()
+        await delivery.close()
       })()
       return closing
     },

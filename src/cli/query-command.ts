@@ -38,7 +38,8 @@ export function parseTime(flag: string, value: string, now: number = Date.now())
   throw new UsageError(`${flag} ${JSON.stringify(value)}: expected an ISO 8601 time (2026-11-23T10:00:00Z) or an age like 15m, 2h, 7d`)
 }
 
-function parseTypes(values: readonly string[]): AuditEventType[] {
+/** Parses repeated or comma-separated `--type` values. */
+export function parseTypes(values: readonly string[]): AuditEventType[] {
   const types = values.flatMap((value) => value.split(',')).map((type) => type.trim().toUpperCase()).filter(Boolean)
   for (const type of types) {
     if (!(AUDIT_EVENT_TYPES as readonly string[]).includes(type)) throw new UsageError(`--type ${JSON.stringify(type)}: expected one of ${AUDIT_EVENT_TYPES.join(', ')}`)

@@ -13,8 +13,16 @@ export type SessionIdMode = (typeof SESSION_ID_MODES)[number]
 export const CONFIG_KEYS = {
   /** Procedure or script receiving events. Absent or empty: nothing is logged. */
   proc: 'security.logging.proc',
-  /** Database holding a stored procedure: `embedded` (PGlite). */
+  /** Database holding a stored procedure: `embedded` (PGlite), or a `postgres://` or `mariadb://`/`mysql://` URL. */
   db: 'security.logging.db',
+  /** Name of the environment variable holding the database password, so it need not be in the file. */
+  dbPasswordEnv: 'security.logging.db.password.env',
+  /** Connections to the database. */
+  dbPool: 'security.logging.db.pool',
+  /** Most events per round trip. */
+  batchSize: 'security.logging.batch.size',
+  /** Longest an event waits for others to share its round trip, in ms. */
+  batchFlushMs: 'security.logging.batch.flush.ms',
   /** Directory of the embedded store, relative to the working directory. */
   embeddedDir: 'security.logging.embedded.dir',
   /** Audit table read by the CLI; unqualified names take the procedure's schema. */
@@ -31,7 +39,22 @@ const DEFAULTS = {
   table: 'securitylog',
   sessionId: 'hmac',
   userAgentMaxLength: '512',
+  dbPool: '4',
+  batchSize: '200',
+  batchFlushMs: '20',
 } as const
+
+/** Where a stored procedure lives. */
+export type DatabaseConfig =
+  | { readonly kind: 'embedded' }
+  | {
+      readonly kind: 'postgres' | 'mariadb'
+      /** The URL as written (it may hold a password: never print it, see redactUrl). */
+      readonly url: string
+      /** Environment variable whose value is the password, if the file names one. */
+      readonly passwordEnv: string | undefined
+      readonly pool: number
+    }
 
 /** A SQL name, optionally schema-qualified, as Showcase users write it (`dbo.securitylogging`). */
 const SQL_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$/
@@ -45,7 +68,11 @@ export interface AuthtrailConfig {
   /** `security.logging.proc`; empty means logging is off. */
   readonly proc: string
   readonly procKind: 'off' | 'script' | 'stored-procedure'
-  readonly db: 'embedded'
+  readonly db: DatabaseConfig
+  /** Most events per delivery. */
+  readonly batchSize: number
+  /** Longest an event waits for a batch to fill, in ms. */
+  readonly batchFlushMs: number
   /** Absolute directory of the embedded store. */
   readonly embeddedDir: string
   /** Schema of a stored procedure's name (`dbo` of `dbo.securitylogging`), else `public`. */
@@ -114,8 +141,29 @@ export function parseConfig(properties: Record<string, string>, file: string, cw
     }
   }
 
-  const db = get('db', DEFAULTS.db)
-  if (db !== 'embedded') fail(CONFIG_KEYS.db, db, 'expected "embedded" (the PGlite store in security.logging.embedded.dir)')
+  const integer = (key: keyof typeof CONFIG_KEYS & keyof typeof DEFAULTS, min: number, max: number, what: string): number => {
+    const text = get(key, DEFAULTS[key])
+    const value = Number(text)
+    if (!/^\d+$/.test(text) || value < min || value > max) fail(CONFIG_KEYS[key], text, `expected ${what}: a whole number from ${min} to ${max}`)
+    return value
+  }
+  const dbText = get('db', DEFAULTS.db)
+  let db: DatabaseConfig = { kind: 'embedded' }
+  if (dbText !== 'embedded') {
+    const kind = /^postgres(ql)?:\/\//.test(dbText) ? 'postgres' : /^(mariadb|mysql):\/\//.test(dbText) ? 'mariadb' : undefined
+    let parsed: URL | undefined
+    try {
+      parsed = new URL(dbText)
+    } catch {
+      parsed = undefined
+    }
+    // The value may hold a password: the message shows only its scheme.
+    const shown = kind && parsed ? `${parsed.protocol}//${parsed.host}${parsed.pathname}` : dbText.replace(/\/\/[^@/]*@/, '//***@')
+    if (!kind || !parsed) fail(CONFIG_KEYS.db, shown, 'expected "embedded", a postgres://user@host:5432/database URL or a mariadb://user@host:3306/database URL')
+    const passwordEnv = properties[CONFIG_KEYS.dbPasswordEnv]?.trim() || undefined
+    if (passwordEnv !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(passwordEnv)) fail(CONFIG_KEYS.dbPasswordEnv, passwordEnv, 'expected the name of an environment variable, like AUTHTRAIL_DB_PASSWORD')
+    db = { kind: kind!, url: dbText, passwordEnv, pool: integer('dbPool', 1, 100, 'connections') }
+  }
 
   const sessionIdMode = get('sessionId', DEFAULTS.sessionId)
   if (!(SESSION_ID_MODES as readonly string[]).includes(sessionIdMode)) {
@@ -138,7 +186,9 @@ export function parseConfig(properties: Record<string, string>, file: string, cw
     file,
     proc,
     procKind,
-    db: 'embedded',
+    db,
+    batchSize: integer('batchSize', 1, 10_000, 'events per batch'),
+    batchFlushMs: integer('batchFlushMs', 0, 60_000, 'milliseconds'),
     embeddedDir: path.resolve(cwd, get('embeddedDir', DEFAULTS.embeddedDir)),
     schema,
     table,

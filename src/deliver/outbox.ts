@@ -22,6 +22,11 @@ export interface OutboxOptions {
   readonly logger: Logger
   /** Most events handed to the sink at once. @defaultValue 100 */
   readonly maxBatch?: number
+  /**
+   * How long the first event of a batch waits for others to share its round trip: a batch goes out at
+   * `maxBatch` events or after this delay, whichever comes first. @defaultValue 0 (the next turn of the event loop)
+   */
+  readonly flushDelayMs?: number
   readonly retry?: RetryOptions
 }
 
@@ -50,9 +55,10 @@ export interface OutboxMetrics {
 /**
  * Holds events between capture and the sink so that a login never waits for the database.
  *
- * States: `idle` → (first event) `scheduled` → `delivering` → `idle`, or → `waiting` after a failure,
- * → `delivering` when the delay is over; `closed` after {@link Outbox.close}. A batch opens on the
- * first event and takes whatever arrived in the same turn of the event loop, up to `maxBatch`.
+ * States: `idle` → (first event) `collecting` → (`maxBatch` events or `flushDelayMs`) `delivering` →
+ * `idle`, or → `waiting` after a failure → `delivering` when the delay is over. After
+ * {@link Outbox.close} no event is accepted. A batch opens on the first event: under load one round trip
+ * carries many events, at low load a single event goes out after `flushDelayMs`.
  */
 export interface Outbox {
   /** Queues an event; never throws, never waits. */
@@ -90,18 +96,19 @@ export function backoffDelay(attempt: number, initialMs: number, maxMs: number, 
 export function createOutbox(options: OutboxOptions): Outbox {
   const { sink, describe, logger } = options
   const maxBatch = options.maxBatch ?? 100
+  const flushDelayMs = options.flushDelayMs ?? 0
   const initialDelayMs = options.retry?.initialDelayMs ?? 100
   const maxDelayMs = options.retry?.maxDelayMs ?? 30_000
   const maxAttempts = options.retry?.maxAttempts ?? 8
 
   let queue: Entry[] = []
   const parkedEvents: ParkedEvent[] = []
-  let state: 'idle' | 'scheduled' | 'delivering' | 'waiting' = 'idle'
+  let state: 'idle' | 'collecting' | 'delivering' | 'waiting' = 'idle'
   /** close() was called: no new events. */
   let closed = false
   /** close() gave up and closed the sink: nothing may be sent any more. */
   let sinkClosed = false
-  let timer: NodeJS.Timeout | undefined
+  let timer: { readonly cancel: () => void } | undefined
   let sinkFailures = 0
   let inFlight = 0
   let delivered = 0
@@ -116,17 +123,27 @@ export function createOutbox(options: OutboxOptions): Outbox {
     for (const resolve of ready) resolve()
   }
 
-  const schedule = (delayMs: number): void => {
-    if (timer) clearTimeout(timer)
+  const cancel = (): void => {
+    timer?.cancel()
     timer = undefined
+  }
+
+  const schedule = (delayMs: number, next: 'collecting' | 'waiting' = 'waiting'): void => {
+    cancel()
     if (sinkClosed) {
       state = 'idle'
       return
     }
-    state = delayMs > 0 ? 'waiting' : 'scheduled'
+    state = delayMs > 0 ? next : 'collecting'
     // Unref'd like pino's timers: a pending retry alone does not keep the process alive;
     // close() is what drains on shutdown.
-    timer = delayMs > 0 ? setTimeout(run, delayMs).unref() : (setImmediate(run) as unknown as NodeJS.Timeout)
+    if (delayMs > 0) {
+      const handle = setTimeout(run, delayMs).unref()
+      timer = { cancel: () => clearTimeout(handle) }
+    } else {
+      const handle = setImmediate(run)
+      timer = { cancel: () => clearImmediate(handle) }
+    }
   }
 
   const park = (entry: Entry, error: string): void => {
@@ -219,9 +236,10 @@ export function createOutbox(options: OutboxOptions): Outbox {
         return
       }
       queue.push({ event, described: undefined, attempts: 0, notBefore: 0 })
-      // While only a poison event waits for its retry the sink is up, so new events go now; while the
-      // sink itself is down they wait with the rest.
-      if (state === 'idle' || (state === 'waiting' && sinkFailures === 0)) schedule(0)
+      // While only a poison event waits for its retry the sink is up, so new events go as usual; while
+      // the sink itself is down they wait with the rest.
+      if (state === 'idle' || (state === 'waiting' && sinkFailures === 0)) schedule(queue.length >= maxBatch ? 0 : flushDelayMs, 'collecting')
+      else if (state === 'collecting' && queue.length >= maxBatch && timer !== undefined) schedule(0)
     },
     flush,
     async close(timeoutMs = 10_000) {
@@ -236,8 +254,7 @@ export function createOutbox(options: OutboxOptions): Outbox {
       ])
       clearTimeout(timeout)
       sinkClosed = true
-      if (timer) clearTimeout(timer)
-      timer = undefined
+      cancel()
       if (timedOut) {
         logger.error(`closing with ${queue.length + inFlight} events not delivered to ${sink.description} after ${timeoutMs} ms; last error: ${lastError ?? 'none'}`)
       }

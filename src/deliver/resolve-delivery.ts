@@ -2,15 +2,29 @@ import type { Sink } from '../types.js'
 import type { AuthtrailConfig } from '../config/load-config.js'
 import { ConfigError, CONFIG_KEYS } from '../config/load-config.js'
 import type { Logger } from '../logger.js'
-import { packageFile } from '../package-files.js'
-import { openEmbeddedStore } from './pglite/embedded-store.js'
-import type { EmbeddedStore } from './pglite/embedded-store.js'
+import { queryAudit } from '../review/audit-query.js'
+import type { AuditFilter, AuditRow } from '../review/audit-query.js'
+import { createMariadbProcedureSink } from './mariadb/mariadb-procedure.js'
+import { auditTable, openDatabase } from './open-database.js'
+import { createPostgresProcedureSink, keepPartitions, postgresProcedureExists } from './postgres/postgres-procedure.js'
 import { loadScriptSink } from './script/script-sink.js'
+import type { SqlClient } from './sql-client.js'
 
-/** Where events go, and the store to read them back from when there is one. */
+/** Where events go, how to read them back, and how to let go of it all. */
 export interface Delivery {
   readonly sink: Sink
-  readonly store: EmbeddedStore | undefined
+  /** Reads the audit table; undefined for a script procedure. */
+  readonly read: ((filter: AuditFilter) => Promise<AuditRow[]>) | undefined
+  close(): Promise<void>
+}
+
+/**
+ * A sink calling the stored procedure `proc` through `client`, or undefined when the database has no such
+ * procedure (for MariaDB, in neither the named database nor the connection's).
+ */
+export async function openProcedureSink(client: SqlClient, proc: string, close: () => Promise<void>): Promise<Sink | undefined> {
+  if (client.dialect === 'mariadb') return createMariadbProcedureSink(client, proc, close)
+  return (await postgresProcedureExists(client, proc)) ? createPostgresProcedureSink(client, proc, close) : undefined
 }
 
 /**
@@ -18,27 +32,46 @@ export interface Delivery {
  * `proceduresDir`, any other name a stored procedure in the configured database. Returns undefined when
  * logging is off; throws a {@link ConfigError} naming file, key and value when the name resolves to nothing.
  */
-export async function resolveDelivery(config: AuthtrailConfig, proceduresDir: string, logger: Logger): Promise<Delivery | undefined> {
+export async function resolveDelivery(
+  config: AuthtrailConfig,
+  proceduresDir: string,
+  env: Readonly<Record<string, string | undefined>>,
+  logger: Logger,
+): Promise<Delivery | undefined> {
   switch (config.procKind) {
     case 'off':
       return undefined
-    case 'script':
-      return { sink: await loadScriptSink(config, proceduresDir, logger), store: undefined }
+    case 'script': {
+      const sink = await loadScriptSink(config, proceduresDir, logger)
+      return { sink, read: undefined, close: () => sink.close() }
+    }
     case 'stored-procedure': {
-      const store = await openEmbeddedStore({
-        dir: config.embeddedDir,
-        schema: config.schema,
-        table: config.table,
-        installFile: packageFile('procedures/securitylogging.sql'),
-        serve: true,
-      })
-      if (!(await store.procedureExists(config.proc))) {
-        await store.close()
-        throw new ConfigError(
-          `authtrail: ${config.file}: key "${CONFIG_KEYS.proc}" = ${JSON.stringify(config.proc)} names neither a script (.js, .mjs, .ts) in ${proceduresDir} nor a procedure in the embedded store ${config.embeddedDir} (it has ${config.schema}.securitylogging from procedures/securitylogging.sql)`,
-        )
+      const client = await openDatabase(config, { env, asApp: true })
+      try {
+        // Closed once, by whichever of the sink and the delivery gets there first.
+        let closing: Promise<void> | undefined
+        const close = () => (closing ??= client.close())
+        const sink = await openProcedureSink(client, config.proc, close)
+        if (!sink) {
+          throw new ConfigError(
+            `authtrail: ${config.file}: key "${CONFIG_KEYS.proc}" = ${JSON.stringify(config.proc)} names neither a script (.js, .mjs, .ts) in ${proceduresDir} nor a procedure in ${client.description}` +
+              (config.db.kind === 'embedded' ? ` (it has ${config.schema}.securitylogging from procedures/securitylogging.sql)` : '; deploy procedures/ first'),
+          )
+        }
+        const stopPartitions = client.dialect === 'postgres' ? await keepPartitions(client, config.schema, logger.warn) : () => {}
+        const table = await auditTable(client, config)
+        return {
+          sink,
+          read: (filter) => queryAudit(client, table, filter),
+          async close() {
+            stopPartitions()
+            await close()
+          },
+        }
+      } catch (err) {
+        await client.close()
+        throw err
       }
-      return { sink: store.sink(config.proc), store }
     }
   }
 }

@@ -2,9 +2,7 @@ import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import type { DescribedEvent, Sink } from '../../types.js'
-import { DeliveryError } from '../../types.js'
-import type { AuditFilter, AuditRow } from '../../review/audit-query.js'
+import type { SqlClient } from '../sql-client.js'
 import { siblingModule, startWorker, workerRpc } from '../worker-thread.js'
 import { acquireLock } from './store-lock.js'
 
@@ -20,21 +18,13 @@ export interface EmbeddedStoreInit {
   readonly socket?: string
 }
 
-/** An event as it crosses to the worker: strings only, cheap to clone. */
-export interface WireEvent {
-  readonly id: string
-  readonly type: string
-  readonly sessionContext: string
-  readonly data: string
-}
-
 /** The embedded PGlite store, run in a worker thread. */
 export interface EmbeddedStore {
   readonly dir: string
-  procedureExists(name: string): Promise<boolean>
-  /** A sink calling `proc` for each event. */
-  sink(proc: string): Sink
-  query(filter: AuditFilter): Promise<AuditRow[]>
+  /** Runs SQL in the worker. Closing it closes the store. */
+  readonly client: SqlClient
+  /** Runs a script of several statements (administration and tests). */
+  exec(sql: string): Promise<void>
   close(): Promise<void>
 }
 
@@ -80,32 +70,27 @@ export async function openEmbeddedStore(options: EmbeddedStoreOptions): Promise<
     throw new Error(`authtrail: could not open the embedded store ${options.dir}: ${(err as Error).message}`)
   }
   let closed = false
+  const close = async (): Promise<void> => {
+    if (closed) return
+    closed = true
+    try {
+      if (!rpc.failed) await rpc.call('close')
+    } finally {
+      await worker.terminate()
+      release()
+    }
+  }
   return {
     dir: options.dir,
-    procedureExists: (name) => rpc.call<boolean>('procedureExists', name),
-    sink(proc) {
-      return {
-        description: `${proc} in the embedded store ${options.dir}`,
-        async deliver(batch: readonly DescribedEvent[]) {
-          const events: WireEvent[] = batch.map((e) => ({ id: e.event.id, type: e.event.type, sessionContext: e.sessionContext, data: e.data }))
-          const failed = await rpc.call<Array<[string, string]>>('deliver', { proc, events })
-          if (failed.length > 0) {
-            throw new DeliveryError(`${failed.length} of ${events.length} events rejected by ${proc}`, new Map(failed.map(([id, message]) => [id, new Error(message)])))
-          }
-        },
-        close: async () => {},
-      }
+    client: {
+      dialect: 'postgres',
+      description: `the embedded store ${options.dir}`,
+      query: <Row>(text: string, params: readonly unknown[] = []) => rpc.call<Row[]>('query', { text, params }),
+      close,
     },
-    query: (filter) => rpc.call<AuditRow[]>('query', filter),
-    async close() {
-      if (closed) return
-      closed = true
-      try {
-        if (!rpc.failed) await rpc.call('close')
-      } finally {
-        await worker.terminate()
-        release()
-      }
+    exec: async (sql) => {
+      await rpc.call('exec', sql)
     },
+    close,
   }
 }

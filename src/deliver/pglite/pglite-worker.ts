@@ -1,7 +1,7 @@
 /**
  * The embedded store's thread. PGlite runs SQL on the thread that calls it, so it lives here, away from
- * the event loop that answers logins. It also answers the CLI's queries over a unix socket while the
- * app holds the store.
+ * the event loop that answers logins: the main thread sends SQL, the worker runs it. It also answers the
+ * CLI's queries over a unix socket while the app holds the store.
  */
 import { rmSync } from 'node:fs'
 import net from 'node:net'
@@ -9,7 +9,7 @@ import { parentPort, workerData } from 'node:worker_threads'
 import { PGlite } from '@electric-sql/pglite'
 import { buildAuditQuery, toAuditRow } from '../../review/audit-query.js'
 import type { AuditFilter } from '../../review/audit-query.js'
-import type { WireEvent, EmbeddedStoreInit } from './embedded-store.js'
+import type { EmbeddedStoreInit } from './embedded-store.js'
 
 const init = workerData as EmbeddedStoreInit
 let db: PGlite | undefined
@@ -31,53 +31,8 @@ async function open(): Promise<void> {
   if (init.socket !== undefined) server = await serve(init.socket)
 }
 
-async function procedureExists(name: string): Promise<boolean> {
-  const dot = name.indexOf('.')
-  const schema = dot > 0 ? name.slice(0, dot).toLowerCase() : null
-  const proc = (dot > 0 ? name.slice(dot + 1) : name).toLowerCase()
-  const result = await database().query(
-    `SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-      WHERE p.proname = $1 AND p.prokind = 'p'
-        AND (($2::text IS NULL AND n.nspname = ANY (current_schemas(false))) OR n.nspname = $2::text)`,
-    [proc, schema],
-  )
-  return result.rows.length > 0
-}
-
-/**
- * Calls the procedure once per event. A batch goes through securitylogging_batch in one statement
- * (PGlite's cost per statement is about that of storing an event); if the batch fails, each event is
- * called alone so that only the events the procedure rejects are reported.
- */
-async function deliver(proc: string, events: readonly WireEvent[]): Promise<Array<[string, string]>> {
-  const call = `CALL ${proc}($1::xml, $2::xml, $3)`
-  try {
-    if (events.length === 1) await database().query(call, [events[0]!.sessionContext, events[0]!.data, events[0]!.type])
-    else {
-      await database().query(`CALL ${init.schema}.securitylogging_batch($1::regproc, $2::xml[], $3::xml[], $4::varchar[])`, [
-        proc,
-        events.map((event) => event.sessionContext),
-        events.map((event) => event.data),
-        events.map((event) => event.type),
-      ])
-    }
-    return []
-  } catch (batchError) {
-    if (events.length === 1) return [[events[0]!.id, (batchError as Error).message]]
-  }
-  const failed: Array<[string, string]> = []
-  for (const event of events) {
-    try {
-      await database().query(call, [event.sessionContext, event.data, event.type])
-    } catch (err) {
-      failed.push([event.id, (err as Error).message])
-    }
-  }
-  return failed
-}
-
 async function query(filter: AuditFilter) {
-  const { text, params } = buildAuditQuery(init.table, filter)
+  const { text, params } = buildAuditQuery('postgres', init.table, filter)
   const result = await database().query<Record<string, unknown>>(text, params)
   return result.rows.map(toAuditRow)
 }
@@ -132,9 +87,8 @@ parentPort!.on('message', async ({ id, op, payload }: { id: number; op: string; 
     let result: unknown
     switch (op) {
       case 'ready': result = true; break
-      case 'procedureExists': result = await procedureExists(payload as string); break
-      case 'deliver': result = await deliver(payload.proc, payload.events); break
-      case 'query': result = await query(payload as AuditFilter); break
+      case 'query': result = (await database().query(payload.text, payload.params)).rows; break
+      case 'exec': await database().exec(payload as string); result = true; break
       case 'close': await close(); result = true; break
       default: throw new Error(`unknown operation ${op}`)
     }
