@@ -3,6 +3,7 @@
  * cannot be read exits 1; never a stack trace for a mistake the user can fix.
  */
 import { ConfigError } from '../config/load-config.js'
+import { purgeCommand, PURGE_HELP } from './purge-command.js'
 import { queryCommand, QUERY_HELP } from './query-command.js'
 import { EXIT, UsageError } from './usage-error.js'
 
@@ -10,12 +11,14 @@ const HELP = `Usage: authtrail <command> [options]
 
 Commands:
   query    print audit records, newest first (filters: --type, --user, --since, --until, --limit)
+  purge    remove records older than an age (--older-than 90d), by partition where possible
 
 Run "authtrail <command> --help" for a command's options.
 `
 
 const COMMANDS: Readonly<Record<string, { run: (args: readonly string[]) => Promise<string>; help: string }>> = {
   query: { run: queryCommand, help: QUERY_HELP },
+  purge: { run: purgeCommand, help: PURGE_HELP },
 }
 
 /** Runs the CLI; returns the exit code. Exported for tests. */

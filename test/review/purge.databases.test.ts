@@ -1,0 +1,58 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { openProcedureSink } from '../../src/deliver/resolve-delivery.js'
+import { createDescriber } from '../../src/describe/event-xml.js'
+import { queryAudit } from '../../src/review/audit-query.js'
+import { purgeAudit } from '../../src/review/purge.js'
+import type { AuditEventType } from '../../src/types.js'
+import { auditEvent } from '../helpers/audit-event.js'
+import { DATABASES } from '../helpers/databases.js'
+import type { TestNamespace } from '../helpers/databases.js'
+
+const DAY = 86_400_000
+const describeEvent = createDescriber()
+
+for (const db of DATABASES) {
+  describe.skipIf(db.unavailable !== undefined)(`purge on ${db.name}`, () => {
+    let ns: TestNamespace
+    const now = Date.now()
+    const ages: ReadonlyArray<readonly [number, AuditEventType]> = [
+      [400, 'LOGIN'], [200, 'LOGINERROR'], [200, 'LOGIN'], [100, 'LOGOUT'], [10, 'LOGIN'], [0, 'LOGINERROR'],
+    ]
+    beforeEach(async () => {
+      ns = await db.create()
+      if (ns.client.dialect === 'postgres') {
+        // A partition for the oldest month, so that purge can drop it whole.
+        const month = new Date(now - 400 * DAY)
+        const from = new Date(Date.UTC(month.getUTCFullYear(), month.getUTCMonth(), 1))
+        const to = new Date(Date.UTC(month.getUTCFullYear(), month.getUTCMonth() + 1, 1))
+        await ns.admin(`CREATE TABLE securitylog_old PARTITION OF securitylog FOR VALUES FROM ('${from.toISOString()}') TO ('${to.toISOString()}')`)
+      }
+      const events = ages.map(([age, type], i) => auditEvent(type, { username: `u${i}`, time: now - age * DAY }))
+      const sink = await openProcedureSink(ns.client, ns.proc, async () => {})
+      await sink!.deliver(events.map(describeEvent))
+    })
+    afterEach(async () => {
+      await ns?.teardown()
+    })
+
+    it('removes what is older than the cut-off and leaves recent rows, dropping whole partitions where it can', async () => {
+      const result = await purgeAudit(ns.client, ns.table, { before: new Date(now - 90 * DAY), batchSize: 1 })
+      const left = await queryAudit(ns.client, ns.table, {})
+      expect(left.map((r) => r.username).sort()).toEqual(['u4', 'u5'])
+      if (ns.client.dialect === 'postgres') {
+        expect(result.droppedPartitions).toEqual([expect.stringContaining('securitylog_old')])
+        expect(result.deletedRows).toBe(3)
+      } else {
+        expect(result.deletedRows).toBe(4)
+      }
+    })
+
+    it('purges one event type only, leaving the others of the same age', async () => {
+      const result = await purgeAudit(ns.client, ns.table, { before: new Date(now - 90 * DAY), types: ['LOGINERROR'] })
+      expect(result.droppedPartitions).toEqual([])
+      expect(result.deletedRows).toBe(1)
+      const left = await queryAudit(ns.client, ns.table, {})
+      expect(left.map((r) => r.username).sort()).toEqual(['u0', 'u2', 'u3', 'u4', 'u5'])
+    })
+  })
+}
