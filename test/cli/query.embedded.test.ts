@@ -5,6 +5,7 @@ import express from 'express'
 import { createDemo } from '../../demo/app.js'
 import type { Demo } from '../../demo/app.js'
 import { openEmbeddedStore } from '../../src/deliver/pglite/embedded-store.js'
+import { createPostgresProcedureSink } from '../../src/deliver/postgres/postgres-procedure.js'
 import { createDescriber } from '../../src/describe/event-xml.js'
 import { packageFile } from '../../src/package-files.js'
 import type { AuditEvent } from '../../src/types.js'
@@ -133,7 +134,7 @@ describe('authtrail query', () => {
         userId: '7', ip: '192.0.2.1', host: '192.0.2.1', userAgent: 'curl/8.0 "quoted" \u0001', method: '', message: '', urlParams: [['lang', 'fr & en']], profile: {},
       }
       const described = createDescriber()(event)
-      await store.sink('dbo.securitylogging').deliver([described])
+      await (await createPostgresProcedureSink(store.client, 'dbo.securitylogging', async () => {})).deliver([described])
       await store.close()
       const result = await runCli(['query', '--format', 'json'], project.dir)
       expect(result.stderr).toBe('')
