@@ -123,6 +123,8 @@ function start(options: AuthtrailOptions, config: AuthtrailConfig, delivery: Del
     logger,
     maxBatch: options.maxBatch ?? config.batchSize,
     flushDelayMs: config.batchFlushMs,
+    // One batch per pooled connection on a database server; PGlite and scripts take one at a time.
+    concurrency: config.procKind === 'stored-procedure' && config.db.kind !== 'embedded' ? config.db.pool : 1,
     ...(options.retry !== undefined ? { retry: options.retry } : {}),
   })
   const capture = createCapture({

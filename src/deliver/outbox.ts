@@ -27,6 +27,11 @@ export interface OutboxOptions {
    * `maxBatch` events or after this delay, whichever comes first. @defaultValue 0 (the next turn of the event loop)
    */
   readonly flushDelayMs?: number
+  /**
+   * Batches the sink may have in flight at once (one per pooled connection); above 1, batches may be
+   * stored out of order, which the audit table's time column makes harmless. @defaultValue 1
+   */
+  readonly concurrency?: number
   readonly retry?: RetryOptions
 }
 
@@ -55,10 +60,11 @@ export interface OutboxMetrics {
 /**
  * Holds events between capture and the sink so that a login never waits for the database.
  *
- * States: `idle` → (first event) `collecting` → (`maxBatch` events or `flushDelayMs`) `delivering` →
- * `idle`, or → `waiting` after a failure → `delivering` when the delay is over. After
- * {@link Outbox.close} no event is accepted. A batch opens on the first event: under load one round trip
- * carries many events, at low load a single event goes out after `flushDelayMs`.
+ * A batch opens on the first event and goes at `maxBatch` events or after `flushDelayMs`, whichever
+ * comes first: under load one round trip carries many events, at low load a single event goes out
+ * promptly. Up to `concurrency` batches are in flight. A sink that fails as a whole pauses everything
+ * (backoff with jitter); an event the sink refuses waits on its own clock and is parked after
+ * `maxAttempts`. After {@link Outbox.close} no event is accepted and what is queued goes at once.
  */
 export interface Outbox {
   /** Queues an event; never throws, never waits. */
@@ -77,6 +83,8 @@ interface Entry {
   attempts: number
   /** Epoch ms before which this entry is not retried (poison-event backoff). */
   notBefore: number
+  /** Epoch ms it was queued, for the batch's flush delay. */
+  readonly enqueuedAt: number
 }
 
 function errorText(err: unknown): string {
@@ -97,52 +105,55 @@ export function createOutbox(options: OutboxOptions): Outbox {
   const { sink, describe, logger } = options
   const maxBatch = options.maxBatch ?? 100
   const flushDelayMs = options.flushDelayMs ?? 0
+  const concurrency = options.concurrency ?? 1
   const initialDelayMs = options.retry?.initialDelayMs ?? 100
   const maxDelayMs = options.retry?.maxDelayMs ?? 30_000
   const maxAttempts = options.retry?.maxAttempts ?? 8
 
   let queue: Entry[] = []
   const parkedEvents: ParkedEvent[] = []
-  let state: 'idle' | 'collecting' | 'delivering' | 'waiting' = 'idle'
-  /** close() was called: no new events. */
+  /** close() was called: no new events, and what is queued goes without waiting for a batch to fill. */
   let closed = false
   /** close() gave up and closed the sink: nothing may be sent any more. */
   let sinkClosed = false
-  let timer: { readonly cancel: () => void } | undefined
-  let sinkFailures = 0
+  /** The next pump, and when it is due. */
+  let pending: { readonly at: number; readonly cancel: () => void } | undefined
+  /** Batches handed to the sink and not yet answered. */
+  let running = 0
   let inFlight = 0
+  /** While the sink is down, nothing is sent before this time. */
+  let pausedUntil = 0
+  let sinkFailures = 0
   let delivered = 0
   let sinkErrors = 0
   let lastError: string | undefined
   let waiters: Array<() => void> = []
 
   const settleWaiters = (): void => {
-    if (queue.length > 0 || inFlight > 0) return
+    if (queue.length > 0 || inFlight > 0 || running > 0) return
     const ready = waiters
     waiters = []
     for (const resolve of ready) resolve()
   }
 
-  const cancel = (): void => {
-    timer?.cancel()
-    timer = undefined
+  const cancelPump = (): void => {
+    pending?.cancel()
+    pending = undefined
   }
 
-  const schedule = (delayMs: number, next: 'collecting' | 'waiting' = 'waiting'): void => {
-    cancel()
-    if (sinkClosed) {
-      state = 'idle'
-      return
-    }
-    state = delayMs > 0 ? next : 'collecting'
+  /** Runs pump() after `delayMs`, unless one is already due sooner. */
+  const requestPump = (delayMs: number): void => {
+    const at = Date.now() + delayMs
+    if (sinkClosed || (pending && pending.at <= at)) return
+    cancelPump()
     // Unref'd like pino's timers: a pending retry alone does not keep the process alive;
-    // close() is what drains on shutdown.
+    // close() is what drains on shutdown. Immediate for "now", so events of one tick share a batch.
     if (delayMs > 0) {
-      const handle = setTimeout(run, delayMs).unref()
-      timer = { cancel: () => clearTimeout(handle) }
+      const handle = setTimeout(pump, delayMs).unref()
+      pending = { at, cancel: () => clearTimeout(handle) }
     } else {
-      const handle = setImmediate(run)
-      timer = { cancel: () => clearImmediate(handle) }
+      const handle = setImmediate(pump)
+      pending = { at, cancel: () => clearImmediate(handle) }
     }
   }
 
@@ -162,17 +173,42 @@ export function createOutbox(options: OutboxOptions): Outbox {
     return batch
   }
 
-  async function run(): Promise<void> {
-    timer = undefined
+  /**
+   * Starts as many batches as the sink may take at once. A batch goes when it is full, when its oldest
+   * event has waited `flushDelayMs`, or at once after close(); otherwise the pump comes back when the
+   * first of those, or the next retry, is due.
+   */
+  function pump(): void {
+    pending = undefined
+    if (sinkClosed) return
     const now = Date.now()
-    const batch = takeBatch(now)
-    if (batch.length === 0) {
-      if (queue.length > 0) schedule(Math.max(1, Math.min(...queue.map((e) => e.notBefore)) - now))
-      else state = 'idle'
-      settleWaiters()
-      return
+    if (now < pausedUntil) return requestPump(pausedUntil - now)
+    while (running < concurrency) {
+      let ready = 0
+      let oldest = Infinity
+      let nextRetry = Infinity
+      for (const entry of queue) {
+        if (entry.notBefore <= now) {
+          ready++
+          if (entry.enqueuedAt < oldest) oldest = entry.enqueuedAt
+        } else if (entry.notBefore < nextRetry) nextRetry = entry.notBefore
+      }
+      if (ready === 0) {
+        if (nextRetry < Infinity) requestPump(nextRetry - now)
+        break
+      }
+      const due = oldest + flushDelayMs
+      if (ready < maxBatch && due > now && !closed) {
+        requestPump(due - now)
+        break
+      }
+      void deliver(takeBatch(now))
     }
-    state = 'delivering'
+    settleWaiters()
+  }
+
+  async function deliver(batch: Entry[]): Promise<void> {
+    running++
     const ready: Entry[] = []
     for (const entry of batch) {
       try {
@@ -182,8 +218,7 @@ export function createOutbox(options: OutboxOptions): Outbox {
         park(entry, `could not describe the event: ${errorText(err)}`)
       }
     }
-    inFlight = ready.length
-    let retryAfter = 0
+    inFlight += ready.length
     try {
       if (ready.length > 0) await sink.deliver(ready.map((entry) => entry.described as DescribedEvent))
       delivered += ready.length
@@ -212,20 +247,20 @@ export function createOutbox(options: OutboxOptions): Outbox {
         // The sink itself failed (database down): nothing in the batch is at fault, so it goes back
         // to the front in order and the whole outbox waits.
         sinkFailures++
-        retryAfter = backoffDelay(sinkFailures, initialDelayMs, maxDelayMs)
+        const retryAfter = backoffDelay(sinkFailures, initialDelayMs, maxDelayMs)
+        pausedUntil = Date.now() + retryAfter
         logger.warn(`delivery to ${sink.description} failed (try ${sinkFailures}, ${ready.length} events waiting in this batch): ${lastError}; retrying in ${retryAfter} ms`)
         queue = ready.concat(queue)
       }
     } finally {
-      inFlight = 0
+      inFlight -= ready.length
+      running--
     }
-    if (queue.length > 0) schedule(retryAfter)
-    else state = 'idle'
-    settleWaiters()
+    pump()
   }
 
   const flush = (): Promise<void> => {
-    if (queue.length === 0 && inFlight === 0) return Promise.resolve()
+    if (queue.length === 0 && inFlight === 0 && running === 0) return Promise.resolve()
     return new Promise((resolve) => waiters.push(resolve))
   }
 
@@ -235,16 +270,16 @@ export function createOutbox(options: OutboxOptions): Outbox {
         logger.error(`event ${event.id} (${event.type}) arrived after close() and was not recorded`)
         return
       }
-      queue.push({ event, described: undefined, attempts: 0, notBefore: 0 })
-      // While only a poison event waits for its retry the sink is up, so new events go as usual; while
-      // the sink itself is down they wait with the rest.
-      if (state === 'idle' || (state === 'waiting' && sinkFailures === 0)) schedule(queue.length >= maxBatch ? 0 : flushDelayMs, 'collecting')
-      else if (state === 'collecting' && queue.length >= maxBatch && timer !== undefined) schedule(0)
+      queue.push({ event, described: undefined, attempts: 0, notBefore: 0, enqueuedAt: Date.now() })
+      // Due when its batch is full or after the flush delay; an earlier pump (a retry, another batch)
+      // takes it along. While the sink is down, the pump puts it back to wait.
+      requestPump(queue.length >= maxBatch ? 0 : flushDelayMs)
     },
     flush,
     async close(timeoutMs = 10_000) {
       if (closed) return
       closed = true
+      requestPump(0)
       let timeout: NodeJS.Timeout | undefined
       const timedOut = await Promise.race([
         flush().then(() => false),
@@ -254,7 +289,7 @@ export function createOutbox(options: OutboxOptions): Outbox {
       ])
       clearTimeout(timeout)
       sinkClosed = true
-      cancel()
+      cancelPump()
       if (timedOut) {
         logger.error(`closing with ${queue.length + inFlight} events not delivered to ${sink.description} after ${timeoutMs} ms; last error: ${lastError ?? 'none'}`)
       }

@@ -463,3 +463,43 @@ describe('backoffDelay', () => {
     }
   })
 })
+
+describe('outbox batching by size, delay and concurrency', () => {
+  it('holds a lone event for the flush delay, then sends it by itself', async () => {
+    const sink = new FakeSink()
+    const outbox = createOutbox({ sink, describe: describeEvent, logger: memoryLogger(), maxBatch: 10, flushDelayMs: 80 })
+    const start = Date.now()
+    outbox.enqueue(event('lone'))
+    await sleep(30)
+    expect(sink.calls).toEqual([])
+    await outbox.flush()
+    expect(Date.now() - start).toBeGreaterThanOrEqual(75)
+    expect(sink.calls).toEqual([['lone']])
+  })
+
+  it('sends a full batch at once without waiting for the flush delay', async () => {
+    const sink = new FakeSink()
+    const outbox = createOutbox({ sink, describe: describeEvent, logger: memoryLogger(), maxBatch: 5, flushDelayMs: 10_000 })
+    for (const e of events(12)) outbox.enqueue(e)
+    await eventually(async () => expect(sink.stored).toHaveLength(10), 2000, 10)
+    expect(sink.calls.slice(0, 2).map((c) => c.length)).toEqual([5, 5])
+    await outbox.close(100)
+    expect(sink.stored).toHaveLength(12)
+  })
+
+  it('keeps up to `concurrency` batches in flight, and no more', async () => {
+    let active = 0
+    let most = 0
+    const sink = new FakeSink(async () => {
+      active++
+      most = Math.max(most, active)
+      await sleep(30)
+      active--
+    })
+    const outbox = createOutbox({ sink, describe: describeEvent, logger: memoryLogger(), maxBatch: 10, concurrency: 3 })
+    for (const e of events(100)) outbox.enqueue(e)
+    await outbox.flush()
+    expect(most).toBe(3)
+    expect([...sink.stored].sort()).toEqual(events(100).map((e) => e.id).sort())
+  })
+})
