@@ -65,40 +65,23 @@ $$;
 
 CALL securitylog_add_partitions(3);
 
--- Stores many events in one statement, in array order. authtrail calls <procedure>_batch when it
--- exists and the procedure itself once per event otherwise; if you change the body of securitylogging,
--- change or drop this one too.
-CREATE OR REPLACE PROCEDURE securitylogging_batch(session_contexts xml[], datas xml[], types varchar[])
+-- Stores many events in one statement. authtrail calls <procedure>_batch when the database has one with
+-- this signature, and the procedure itself once per event otherwise. Besides Showcase's three arguments
+-- it takes the columns authtrail already knows for each event (the same values securitylogging reads
+-- from the XML), so a batch costs no more XML parsing than COPY would. If you change the body of
+-- securitylogging, change or drop this one too.
+CREATE OR REPLACE PROCEDURE securitylogging_batch(
+  session_contexts xml[], datas xml[], types varchar[],
+  event_ids uuid[], times timestamptz[], usernames text[], ips text[], session_ids text[])
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path FROM CURRENT
 AS $$
 BEGIN
   INSERT INTO securitylog (event_id, time, type, username, ip, session_id, data, session_context)
-  SELECT
-    nullif(ctx.eventid, '')::uuid,
-    coalesce(nullif(ctx.eventtime, '')::timestamptz, now()),
-    e.type,
-    -- After a LOGINERROR nobody is signed in: the name that was tried is in errorData/username.
-    coalesce(nullif(ctx.username, ''), nullif(d.username, ''), d.tried, ''),
-    coalesce(nullif(ctx.ip, ''), d.ip, ''),
-    coalesce(d.session_id, ctx.sessionid, ''),
-    e.data,
-    e.ctx
-  -- XMLTABLE, not xpath(): xpath() returns text nodes still entity-escaped ("a &amp; b").
-  FROM unnest(session_contexts, datas, types) WITH ORDINALITY AS e(ctx, data, type, n)
-  LEFT JOIN LATERAL XMLTABLE('/sessioncontext' PASSING e.ctx COLUMNS
-      username  text PATH 'username',
-      ip        text PATH 'ip',
-      sessionid text PATH 'sessionid',
-      eventid   text PATH 'eventid',
-      eventtime text PATH 'eventtime') AS ctx ON true
-  LEFT JOIN LATERAL XMLTABLE('/data' PASSING e.data COLUMNS
-      session_id text PATH 'HttpSessionId',
-      username   text PATH 'UserName',
-      tried      text PATH 'errorData/username',
-      ip         text PATH 'IP') AS d ON true
-  ORDER BY e.n
+  SELECT e.event_id, coalesce(e.time, now()), e.type, coalesce(e.username, ''), coalesce(e.ip, ''), coalesce(e.session_id, ''), e.data, e.ctx
+  FROM unnest(event_ids, times, types, usernames, ips, session_ids, datas, session_contexts)
+    AS e(event_id, time, type, username, ip, session_id, data, ctx)
   ON CONFLICT (event_id, time) DO NOTHING;
 END
 $$;
@@ -110,8 +93,30 @@ LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path FROM CURRENT
 AS $$
+DECLARE
+  ctx record;
+  d record;
 BEGIN
-  CALL securitylogging_batch(ARRAY[session_context], ARRAY[data], ARRAY[type]);
+  -- XMLTABLE, not xpath(): xpath() returns text nodes still entity-escaped ("a &amp; b").
+  SELECT * INTO ctx FROM XMLTABLE('/sessioncontext' PASSING session_context COLUMNS
+    username  text PATH 'username',
+    ip        text PATH 'ip',
+    sessionid text PATH 'sessionid',
+    eventid   text PATH 'eventid',
+    eventtime text PATH 'eventtime');
+  SELECT * INTO d FROM XMLTABLE('/data' PASSING data COLUMNS
+    session_id text PATH 'HttpSessionId',
+    username   text PATH 'UserName',
+    tried      text PATH 'errorData/username',
+    ip         text PATH 'IP');
+  CALL securitylogging_batch(
+    ARRAY[session_context], ARRAY[data], ARRAY[type],
+    ARRAY[nullif(ctx.eventid, '')::uuid],
+    ARRAY[coalesce(nullif(ctx.eventtime, '')::timestamptz, now())],
+    -- After a LOGINERROR nobody is signed in: the name that was tried is in errorData/username.
+    ARRAY[coalesce(nullif(ctx.username, ''), nullif(d.username, ''), d.tried, '')],
+    ARRAY[coalesce(nullif(ctx.ip, ''), d.ip, '')],
+    ARRAY[coalesce(d.session_id, ctx.sessionid, '')]);
 END
 $$;
 
@@ -135,7 +140,7 @@ BEGIN
 END
 $$;
 REVOKE ALL ON securitylog FROM PUBLIC;
-REVOKE EXECUTE ON PROCEDURE securitylogging(xml, xml, varchar), securitylogging_batch(xml[], xml[], varchar[]), securitylog_add_partitions(int) FROM PUBLIC;
-GRANT EXECUTE ON PROCEDURE securitylogging(xml, xml, varchar), securitylogging_batch(xml[], xml[], varchar[]), securitylog_add_partitions(int) TO authtrail_writer;
+REVOKE EXECUTE ON PROCEDURE securitylogging(xml, xml, varchar), securitylogging_batch(xml[], xml[], varchar[], uuid[], timestamptz[], text[], text[], text[]), securitylog_add_partitions(int) FROM PUBLIC;
+GRANT EXECUTE ON PROCEDURE securitylogging(xml, xml, varchar), securitylogging_batch(xml[], xml[], varchar[], uuid[], timestamptz[], text[], text[], text[]), securitylog_add_partitions(int) TO authtrail_writer;
 GRANT INSERT ON securitylog TO authtrail_writer;
 GRANT SELECT ON securitylog TO authtrail_reader;

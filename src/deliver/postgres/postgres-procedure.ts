@@ -2,26 +2,33 @@ import type { Sink } from '../../types.js'
 import { createProcedureSink, splitName } from '../procedure-sink.js'
 import type { SqlClient } from '../sql-client.js'
 
-/** Whether a procedure of that (optionally schema-qualified) name exists; PostgreSQL folds unquoted names to lower case. */
-export async function postgresProcedureExists(client: SqlClient, qualified: string): Promise<boolean> {
+/**
+ * Whether a procedure of that (optionally schema-qualified) name exists, with `argumentTypes` if given
+ * (as format_type writes them); PostgreSQL folds unquoted names to lower case.
+ */
+export async function postgresProcedureExists(client: SqlClient, qualified: string, argumentTypes?: readonly string[]): Promise<boolean> {
   const { schema, name } = splitName(qualified.toLowerCase())
-  const rows = await client.query(
-    `SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+  const rows = await client.query<{ args: string }>(
+    `SELECT array_to_string(ARRAY(SELECT format_type(t, NULL) FROM unnest(p.proargtypes) t), ',') AS args
+       FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
       WHERE p.proname = $1 AND p.prokind = 'p'
         AND (($2::text IS NULL AND n.nspname = ANY (current_schemas(false))) OR n.nspname = $2::text)`,
     [name, schema ?? null],
   )
-  return rows.length > 0
+  return argumentTypes === undefined ? rows.length > 0 : rows.some((row) => row.args === argumentTypes.join(','))
 }
+
+/** The signature of `<procedure>_batch` that authtrail calls: Showcase's three arguments as arrays, then the columns. */
+export const BATCH_ARGUMENTS = ['xml[]', 'xml[]', 'character varying[]', 'uuid[]', 'timestamp with time zone[]', 'text[]', 'text[]', 'text[]'] as const
 
 /**
  * A sink calling `proc` (already checked to exist) on PostgreSQL or PGlite:
- * `CALL proc($1::xml, $2::xml, $3)`, and `CALL proc_batch($1::xml[], $2::xml[], $3::varchar[])` for a
- * batch when the database has it (the shipped procedures/securitylogging.sql does).
+ * `CALL proc($1::xml, $2::xml, $3)`, and for a batch `CALL proc_batch(...)` with {@link BATCH_ARGUMENTS}
+ * when the database has it (the shipped procedures/securitylogging.sql does).
  */
 export async function createPostgresProcedureSink(client: SqlClient, proc: string, close: () => Promise<void>): Promise<Sink> {
   const batch = `${proc}_batch`
-  const hasBatch = await postgresProcedureExists(client, batch)
+  const hasBatch = await postgresProcedureExists(client, batch, BATCH_ARGUMENTS)
   return createProcedureSink(
     client,
     proc,
@@ -29,10 +36,15 @@ export async function createPostgresProcedureSink(client: SqlClient, proc: strin
       one: (c, e) => c.query(`CALL ${proc}($1::xml, $2::xml, $3)`, [e.sessionContext, e.data, e.event.type]),
       many: hasBatch
         ? (c, events) =>
-            c.query(`CALL ${batch}($1::xml[], $2::xml[], $3::varchar[])`, [
+            c.query(`CALL ${batch}($1::xml[], $2::xml[], $3::varchar[], $4::uuid[], $5::timestamptz[], $6::text[], $7::text[], $8::text[])`, [
               events.map((e) => e.sessionContext),
               events.map((e) => e.data),
               events.map((e) => e.event.type),
+              events.map((e) => e.event.id),
+              events.map((e) => new Date(e.event.time).toISOString()),
+              events.map((e) => e.event.username),
+              events.map((e) => e.event.ip),
+              events.map((e) => e.event.sessionId),
             ])
         : undefined,
     },
