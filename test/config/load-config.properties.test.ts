@@ -301,3 +301,47 @@ describe('authtrail() startup with a procedure name that resolves to nothing', (
     expectNames(failure, file, 'security.logging.procedure', 'dbo.securitylogging')
   })
 })
+
+describe('loadConfig reads the database of a stored procedure', () => {
+  const file = () => path.join(dir, 'generalapp.properties')
+
+  it('takes a postgres:// URL with pool, batch size and flush interval', () => {
+    const config = load(
+      'security.logging.proc = dbo.securitylogging\nsecurity.logging.db = postgres://audit@db.example:5432/audit\nsecurity.logging.db.pool = 6\nsecurity.logging.batch.size = 250\nsecurity.logging.batch.flush.ms = 50\n',
+    )
+    expect(config.db).toEqual({ kind: 'postgres', url: 'postgres://audit@db.example:5432/audit', passwordEnv: undefined, pool: 6 })
+    expect([config.batchSize, config.batchFlushMs]).toEqual([250, 50])
+  })
+
+  it('takes mariadb:// and mysql:// URLs, and the name of the password variable', () => {
+    for (const url of ['mariadb://app@127.0.0.1:3306/audit', 'mysql://app@127.0.0.1/audit']) {
+      const config = load(`security.logging.proc = securitylogging\nsecurity.logging.db = ${url}\nsecurity.logging.db.password.env = AUDIT_DB_PASSWORD\n`)
+      expect(config.db).toMatchObject({ kind: 'mariadb', url, passwordEnv: 'AUDIT_DB_PASSWORD', pool: 2 })
+    }
+  })
+
+  it('defaults to the embedded store, batches of 1000 and a 20 ms flush', () => {
+    const config = load('security.logging.proc = dbo.securitylogging\n')
+    expect(config.db).toEqual({ kind: 'embedded' })
+    expect([config.batchSize, config.batchFlushMs]).toEqual([1000, 20])
+  })
+
+  it('rejects an unknown database without echoing a password in the message', () => {
+    const err = configError(() => load('security.logging.proc = p\nsecurity.logging.db = oracle://scott:tiger@db/orcl\n'))
+    expect(err.message).toContain(file())
+    expect(err.message).toContain('"security.logging.db"')
+    expect(err.message).not.toContain('tiger')
+  })
+
+  it('rejects a pool, batch size or flush interval out of range, naming key and value', () => {
+    for (const [key, value] of [['security.logging.db.pool', '0'], ['security.logging.batch.size', 'many'], ['security.logging.batch.flush.ms', '-5']] as const) {
+      const err = configError(() => load(`security.logging.proc = p\nsecurity.logging.db = postgres://u@h/d\n${key} = ${value}\n`))
+      expectNames(err, file(), key, value)
+    }
+  })
+
+  it('rejects a password variable name that is not a variable name', () => {
+    const err = configError(() => load('security.logging.proc = p\nsecurity.logging.db = postgres://u@h/d\nsecurity.logging.db.password.env = $SECRET\n'))
+    expectNames(err, file(), 'security.logging.db.password.env', '$SECRET')
+  })
+})

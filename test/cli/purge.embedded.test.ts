@@ -1,0 +1,44 @@
+import path from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { openEmbeddedStore } from '../../src/deliver/pglite/embedded-store.js'
+import { createPostgresProcedureSink } from '../../src/deliver/postgres/postgres-procedure.js'
+import { createDescriber } from '../../src/describe/event-xml.js'
+import { packageFile } from '../../src/package-files.js'
+import { auditEvent } from '../helpers/audit-event.js'
+import { runCli } from '../helpers/run-cli.js'
+import { tempProject } from '../helpers/temp-project.js'
+
+const DAY = 86_400_000
+
+describe('authtrail purge', () => {
+  it('requires --older-than, exit 2', async () => {
+    const project = tempProject()
+    try {
+      const result = await runCli(['purge'], project.dir)
+      expect(result.code).toBe(2)
+      expect(result.stderr).toContain('--older-than')
+    } finally {
+      project.remove()
+    }
+  })
+
+  it('removes old records from the embedded store and says how many, leaving recent ones', async () => {
+    const project = tempProject()
+    try {
+      const store = await openEmbeddedStore({ dir: path.join(project.dir, 'data'), schema: 'dbo', table: 'dbo.securitylog', installFile: packageFile('procedures/securitylogging.sql'), serve: false })
+      const sink = await createPostgresProcedureSink(store.client, 'dbo.securitylogging', async () => {})
+      const describe = createDescriber()
+      await sink.deliver([200, 120, 5, 0].map((age, i) => describe(auditEvent('LOGIN', { username: `u${i}`, time: Date.now() - age * DAY }))))
+      await store.close()
+
+      const purge = await runCli(['purge', '--older-than', '90d'], project.dir)
+      expect(purge.stderr).toBe('')
+      expect(purge.code).toBe(0)
+      expect(purge.stdout).toMatch(/deleted 2 rows older than \d{4}-/)
+      const left = await runCli(['query', '--format', 'json'], project.dir)
+      expect(left.stdout.trim().split('\n').map((line) => JSON.parse(line).username)).toEqual(['u3', 'u2'])
+    } finally {
+      project.remove()
+    }
+  })
+})
