@@ -1,7 +1,8 @@
 /**
  * Events per second into PostgreSQL, three ways in one run, on the same machine and table definition:
  *  - authtrail: events enqueued in the outbox, described, delivered in batches through
- *    securitylogging_batch over the default pool of 4 connections (the path an app uses);
+ *    securitylogging_batch over the default pool of 2 connections (the path an app uses), and the
+ *    same with the XML already built, as the two baselines get it (delivery only);
  *  - one awaited CALL securitylogging(...) per event (what Showcase did);
  *  - COPY of the same rows straight into the table: the practical ceiling.
  * Each run gets a fresh schema with procedures/securitylogging.sql installed.
@@ -57,7 +58,7 @@ async function count(admin: pg.Client, schema: string): Promise<number> {
 const csv = (value: string) => `"${value.replaceAll('"', '""')}"`
 
 /** Events per second of each method in one round, each into a fresh schema. */
-async function round(admin: pg.Client, schemas: string[]): Promise<{ batched: number; perCall: number; copy: number }> {
+async function round(admin: pg.Client, schemas: string[]): Promise<{ batched: number; deliveryOnly: number; perCall: number; copy: number }> {
   const describe = createDescriber()
   // authtrail's path with the shipped defaults: outbox → describe → securitylogging_batch, batches of
   // security.logging.batch.size (1000) over a pool of security.logging.db.pool (2) connections.
@@ -73,6 +74,20 @@ async function round(admin: pg.Client, schemas: string[]): Promise<{ batched: nu
   const batched = EVENTS / ((performance.now() - start) / 1000)
   await outbox.close()
   if ((await count(admin, authtrailSchema)) !== EVENTS) throw new Error('authtrail path lost events')
+
+  // The same path handed events whose XML is already built, as CALL and COPY below are: delivery only.
+  const preparedSchema = await freshSchema(admin)
+  schemas.push(preparedSchema)
+  const prepared = events(EVENTS).map(describe)
+  const preparedClient = createPostgresClient({ url: URL, poolSize: 2 })
+  const preparedSink = await createPostgresProcedureSink(preparedClient, `${preparedSchema}.securitylogging`, () => preparedClient.close())
+  const preparedOutbox = createOutbox({ sink: preparedSink, describe: (event) => prepared[indexOf.get(event.id)!]!, logger: { info() {}, warn: console.warn, error: console.error }, maxBatch: Number(process.env.BENCH_BATCH ?? 1000), flushDelayMs: 20, concurrency: Number(process.env.BENCH_CONCURRENCY ?? 2) })
+  const indexOf = new Map(prepared.map((d, i) => [d.event.id, i]))
+  start = performance.now()
+  for (const d of prepared) preparedOutbox.enqueue(d.event)
+  await preparedOutbox.flush()
+  const deliveryOnly = EVENTS / ((performance.now() - start) / 1000)
+  await preparedOutbox.close()
 
   // One awaited CALL per event, already described (only delivery is timed); a quarter of the events,
   // since it is the slow one.
@@ -98,7 +113,7 @@ async function round(admin: pg.Client, schemas: string[]): Promise<{ batched: nu
   await pipeline(Readable.from(rows), copier.query(copyFrom(`COPY ${copySchema}.securitylog (event_id, time, type, username, ip, session_id, data, session_context) FROM STDIN WITH (FORMAT csv)`)))
   const copy = EVENTS / ((performance.now() - start) / 1000)
   await copier.end()
-  return { batched, perCall, copy }
+  return { batched, deliveryOnly, perCall, copy }
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
@@ -114,14 +129,18 @@ export async function benchPostgresDelivery(): Promise<Record<string, string | n
     const batched = median(rounds.map((r) => r.batched))
     const perCall = median(rounds.map((r) => r.perCall))
     const copy = median(rounds.map((r) => r.copy))
+    const deliveryOnly = median(rounds.map((r) => r.deliveryOnly))
     return {
       'events per round': EVENTS,
       rounds: ROUNDS,
       'authtrail batched path, events/s (median)': Math.round(batched),
       'one awaited CALL per event, events/s (median)': Math.round(perCall),
+      'authtrail batched delivery of prebuilt XML, events/s (median)': Math.round(deliveryOnly),
       'COPY, events/s (median)': Math.round(copy),
       'batched / COPY': Number((batched / copy).toFixed(2)),
       'batched / one CALL per event': Number((batched / perCall).toFixed(1)),
+      'batched delivery of prebuilt XML / COPY': Number((deliveryOnly / copy).toFixed(2)),
+      'batched delivery of prebuilt XML / one CALL per event': Number((deliveryOnly / perCall).toFixed(1)),
       'batched / COPY per round': rounds.map((r) => (r.batched / r.copy).toFixed(2)).join(' '),
     }
   } finally {
