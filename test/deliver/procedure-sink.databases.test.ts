@@ -191,3 +191,24 @@ describe('an unreachable database', () => {
     expect(pg).toBeDefined()
   })
 })
+
+describe.skipIf(DATABASES[2]!.unavailable !== undefined)('MariaDB names as Showcase users write them', () => {
+  let ns: TestNamespace
+  beforeEach(async () => {
+    ns = await DATABASES[2]!.create()
+  })
+  afterEach(async () => {
+    await ns?.teardown()
+  })
+
+  it('calls <database>.securitylogging when that database has it, and the connection database\'s otherwise', async () => {
+    // The namespace is its own database: "<id>.securitylogging" names it explicitly.
+    const explicit = await openProcedureSink(ns.client, `${ns.id}.securitylogging`, async () => {})
+    await explicit!.deliver([describeEvent(auditEvent('LOGIN', { username: 'explicit' }))])
+    // No database "showcase_<id>" exists: the name falls back to the connection's database.
+    const fallback = await openProcedureSink(ns.client, `showcase_${ns.id}.securitylogging`, async () => {})
+    await fallback!.deliver([describeEvent(auditEvent('LOGIN', { username: 'fallback' }))])
+    expect((await queryAudit(ns.client, ns.table, {})).map((r) => r.username).sort()).toEqual(['explicit', 'fallback'])
+    expect(await openProcedureSink(ns.client, `${ns.id}.no_such_procedure`, async () => {})).toBeUndefined()
+  })
+})
