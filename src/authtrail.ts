@@ -10,6 +10,8 @@ import { createDescriber } from './describe/event-xml.js'
 import { createOutbox } from './deliver/outbox.js'
 import type { OutboxMetrics, ParkedEvent, RetryOptions } from './deliver/outbox.js'
 import { resolveDelivery } from './deliver/resolve-delivery.js'
+import { openSpool } from './deliver/spool.js'
+import type { AuditEvent } from './types.js'
 import type { Delivery } from './deliver/resolve-delivery.js'
 import { consoleLogger, prefixed } from './logger.js'
 import type { Logger } from './logger.js'
@@ -54,8 +56,8 @@ export interface Authtrail {
   flush(): Promise<void>
   /** Checks for expired sessions now, rather than at the next sweep. */
   sweep(): Promise<void>
-  /** Delivery state: queue depth, delivered, sink errors, parked events, sessions watched. */
-  metrics(): OutboxMetrics & { readonly sessions: number }
+  /** Delivery state: queue depth, delivered, sink errors, parked events, sessions watched, spool size. */
+  metrics(): OutboxMetrics & { readonly sessions: number; readonly spool: { readonly pending: number; readonly bytes: number } }
   /** Events the procedure kept rejecting. */
   parked(): readonly ParkedEvent[]
   /** Reads the audit table of the configured database, newest first. */
@@ -97,7 +99,7 @@ export async function authtrail(options: AuthtrailOptions): Promise<Authtrail> {
       middleware: (_req, _res, next) => next(),
       flush: async () => {},
       sweep: async () => {},
-      metrics: () => ({ ...IDLE_METRICS, sessions: 0 }),
+      metrics: () => ({ ...IDLE_METRICS, sessions: 0, spool: { pending: 0, bytes: 0 } }),
       parked: () => [],
       query: async () => {
         throw new Error(`authtrail: logging is off (security.logging.proc is empty in ${config.file}); there is no audit table to read`)
@@ -117,7 +119,9 @@ export async function authtrail(options: AuthtrailOptions): Promise<Authtrail> {
 
 function start(options: AuthtrailOptions, config: AuthtrailConfig, delivery: Delivery, logger: Logger): Authtrail {
   const key = resolveSessionKey(config, options.env ?? process.env, options.sessionKey, logger)
+  const spool = openSpool(config.spoolDir)
   const outbox = createOutbox({
+    onStored: (ids) => spool.done(ids),
     sink: delivery.sink,
     describe: createDescriber(),
     logger,
@@ -127,16 +131,34 @@ function start(options: AuthtrailOptions, config: AuthtrailConfig, delivery: Del
     concurrency: config.procKind === 'stored-procedure' && config.db.kind !== 'embedded' ? config.db.pool : 1,
     ...(options.retry !== undefined ? { retry: options.retry } : {}),
   })
+  let spoolFailed = false
+  /**
+   * On the request path: spooled first (so a killed process loses nothing it acknowledged), then queued.
+   * A spool the disk refuses does not break the login: the event still goes out from memory.
+   */
+  const record = (event: AuditEvent): void => {
+    try {
+      spool.append(event)
+      spoolFailed = false
+    } catch (err) {
+      if (!spoolFailed) logger.error(`cannot write the spool in ${config.spoolDir} (${(err as Error).message}); events are kept in memory only until it can be written again`)
+      spoolFailed = true
+    }
+    outbox.enqueue(event)
+  }
   const capture = createCapture({
     passport: options.passport,
     hashSessionId: createSessionIdHasher(config.sessionIdMode, key),
     limits: { userAgentMaxLength: config.userAgentMaxLength, fieldMaxLength: options.fieldMaxLength ?? 1024 },
     user: options,
-    record: outbox.enqueue,
+    record,
     logger,
     sweepIntervalMs: options.sweepIntervalMs ?? 5000,
   })
   logger.info(`recording LOGIN, LOGINERROR, LOGOUT and SESSIONTIMEOUT to ${delivery.sink.description}`)
+  const recovered = spool.recover()
+  if (recovered.length > 0) logger.info(`replaying ${recovered.length} events that a previous process spooled but did not see stored`)
+  for (const event of recovered) outbox.enqueue(event)
 
   let closing: Promise<void> | undefined
   return {
@@ -145,7 +167,7 @@ function start(options: AuthtrailOptions, config: AuthtrailConfig, delivery: Del
     middleware: capture.middleware,
     flush: outbox.flush,
     sweep: capture.sweep,
-    metrics: () => ({ ...outbox.metrics(), sessions: capture.sessions() }),
+    metrics: () => ({ ...outbox.metrics(), sessions: capture.sessions(), spool: spool.stats() }),
     parked: outbox.parked,
     async query(filter = {}) {
       if (!delivery.read) throw new Error(`authtrail: ${config.proc} is a script procedure; there is no audit table to read`)
@@ -156,6 +178,7 @@ function start(options: AuthtrailOptions, config: AuthtrailConfig, delivery: Del
         capture.stop()
         await outbox.close(timeoutMs)
         await delivery.close()
+        spool.close()
       })()
       return closing
     },

@@ -25,6 +25,8 @@ export const CONFIG_KEYS = {
   batchFlushMs: 'security.logging.batch.flush.ms',
   /** Directory of the embedded store, relative to the working directory. */
   embeddedDir: 'security.logging.embedded.dir',
+  /** Directory of the write-ahead spool (a file per process), relative to the working directory. */
+  spoolDir: 'security.logging.spool.dir',
   /** Audit table read by the CLI; unqualified names take the procedure's schema. */
   table: 'security.logging.table',
   /** `hmac` (default) or `raw` session ids. */
@@ -36,6 +38,7 @@ export const CONFIG_KEYS = {
 const DEFAULTS = {
   db: 'embedded',
   embeddedDir: 'data',
+  spoolDir: 'spool',
   table: 'securitylog',
   sessionId: 'hmac',
   userAgentMaxLength: '512',
@@ -77,6 +80,8 @@ export interface AuthtrailConfig {
   readonly batchFlushMs: number
   /** Absolute directory of the embedded store. */
   readonly embeddedDir: string
+  /** Absolute directory of the write-ahead spool. */
+  readonly spoolDir: string
   /** Schema of a stored procedure's name (`dbo` of `dbo.securitylogging`), else `public`. */
   readonly schema: string
   /** Schema-qualified audit table name (`public.securitylog`). */
@@ -192,6 +197,7 @@ export function parseConfig(properties: Record<string, string>, file: string, cw
     batchSize: integer('batchSize', 1, 10_000, 'events per batch'),
     batchFlushMs: integer('batchFlushMs', 0, 60_000, 'milliseconds'),
     embeddedDir: path.resolve(cwd, get('embeddedDir', DEFAULTS.embeddedDir)),
+    spoolDir: path.resolve(cwd, get('spoolDir', DEFAULTS.spoolDir)),
     schema,
     table,
     sessionIdMode: sessionIdMode as SessionIdMode,

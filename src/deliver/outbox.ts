@@ -33,6 +33,8 @@ export interface OutboxOptions {
    */
   readonly concurrency?: number
   readonly retry?: RetryOptions
+  /** Told the ids of events the sink has stored, so the spool can mark them done. */
+  readonly onStored?: (ids: string[]) => void
 }
 
 /** An event the procedure kept rejecting; kept in memory and shown to the admin, never dropped. */
@@ -157,6 +159,15 @@ export function createOutbox(options: OutboxOptions): Outbox {
     }
   }
 
+  const stored = (ids: string[]): void => {
+    if (ids.length === 0 || !options.onStored) return
+    try {
+      options.onStored(ids)
+    } catch (err) {
+      logger.error(`could not mark ${ids.length} stored events in the spool: ${errorText(err)}; a restart will replay them, and the procedure ignores repeated ids`)
+    }
+  }
+
   const park = (entry: Entry, error: string): void => {
     parkedEvents.push({ event: entry.event, error, attempts: entry.attempts })
     logger.error(`event ${entry.event.id} (${entry.event.type}) parked after ${entry.attempts}/${maxAttempts} attempts: ${error}`)
@@ -223,6 +234,7 @@ export function createOutbox(options: OutboxOptions): Outbox {
       if (ready.length > 0) await sink.deliver(ready.map((entry) => entry.described as DescribedEvent))
       delivered += ready.length
       sinkFailures = 0
+      stored(ready.map((entry) => entry.event.id))
     } catch (err) {
       sinkErrors++
       lastError = errorText(err)
@@ -230,6 +242,7 @@ export function createOutbox(options: OutboxOptions): Outbox {
         // The sink stored the others: only the named events are retried, each on its own clock, so a
         // poison event never holds back the rest.
         delivered += ready.length - err.failed.size
+        stored(ready.filter((entry) => !err.failed.has(entry.event.id)).map((entry) => entry.event.id))
         for (const entry of ready) {
           const failure = err.failed.get(entry.event.id)
           if (!failure) continue

@@ -1,0 +1,125 @@
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs'
+import path from 'node:path'
+import type { AuditEvent } from '../types.js'
+
+/**
+ * A local write-ahead spool: every event is appended to a file of this process before the login
+ * response is sent, and marked done once the procedure has stored it. A process killed with SIGKILL
+ * loses nothing it acknowledged: the kernel keeps what write() was given, and the next process to open
+ * the directory replays what was never marked done (the procedures ignore a repeated event id, so a
+ * replay of an event that was in fact stored does no harm).
+ *
+ * File format, one line per record: `E <event JSON>` or `A <id>,<id>,...` (done).
+ */
+export interface Spool {
+  /** Appends an event. Throws when the disk refuses (full, read-only): the caller decides what then. */
+  append(event: AuditEvent): void
+  /** Marks events as stored; a file whose events are all stored is replaced by a fresh one past `rotateBytes`. */
+  done(ids: readonly string[]): void
+  /** Events that processes now gone left undone, taken over by this spool (appended to its own file). */
+  recover(): AuditEvent[]
+  /** Events appended and not yet done, and the size of the current file. */
+  stats(): { readonly pending: number; readonly bytes: number }
+  close(): void
+}
+
+const FILE = /^spool-(\d+)-(\d+)\.ndjson$/
+
+function isAlive(pid: number): boolean {
+  if (pid === process.pid) return true
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/** Reads a spool file: the events it holds that were never marked done, in order. */
+export function readSpoolFile(file: string): AuditEvent[] {
+  const events = new Map<string, AuditEvent>()
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (line.startsWith('E ')) {
+      try {
+        const event = JSON.parse(line.slice(2)) as AuditEvent
+        events.set(event.id, event)
+      } catch {
+        // A line cut short by a kill mid-write: the event was never acknowledged to anyone.
+      }
+    } else if (line.startsWith('A ')) {
+      for (const id of line.slice(2).split(',')) events.delete(id)
+    }
+  }
+  return [...events.values()]
+}
+
+/**
+ * Opens this process's spool file in `dir`. Spool directories are per host: liveness of a file's owner
+ * is judged by its process id.
+ */
+export function openSpool(dir: string, rotateBytes = 1 << 20): Spool {
+  mkdirSync(dir, { recursive: true })
+  let file = ''
+  let fd = -1
+  let bytes = 0
+  const pending = new Set<string>()
+  const write = (text: string): void => {
+    bytes += writeSync(fd, text)
+  }
+  const openFile = (): void => {
+    // Time and a random part: two instances in one process get files of their own.
+    file = path.join(dir, `spool-${process.pid}-${Date.now()}${Math.floor(Math.random() * 1e6)}.ndjson`)
+    fd = openSync(file, 'a', 0o600)
+    bytes = 0
+  }
+  openFile()
+
+  return {
+    append(event) {
+      write(`E ${JSON.stringify(event)}\n`)
+      pending.add(event.id)
+    },
+    done(ids) {
+      if (ids.length === 0 || fd < 0) return
+      write(`A ${ids.join(',')}\n`)
+      for (const id of ids) pending.delete(id)
+      if (pending.size === 0 && bytes >= rotateBytes) {
+        // Everything in the file is stored: a fresh file keeps the spool small.
+        closeSync(fd)
+        unlinkSync(file)
+        openFile()
+      }
+    },
+    recover() {
+      const recovered: AuditEvent[] = []
+      for (const name of readdirSync(dir)) {
+        const match = FILE.exec(name)
+        if (!match || path.join(dir, name) === file || isAlive(Number(match[1]))) continue
+        // Renaming first claims the file: of several processes starting at once, one replays it.
+        const claimed = path.join(dir, `${name}.claimed-${process.pid}`)
+        try {
+          renameSync(path.join(dir, name), claimed)
+        } catch {
+          continue
+        }
+        for (const event of readSpoolFile(claimed)) {
+          write(`E ${JSON.stringify(event)}\n`)
+          pending.add(event.id)
+          recovered.push(event)
+        }
+        unlinkSync(claimed)
+      }
+      return recovered
+    },
+    stats() {
+      return { pending: pending.size, bytes: fd < 0 ? 0 : statSync(file).size }
+    },
+    close() {
+      if (fd < 0) return
+      closeSync(fd)
+      fd = -1
+      // A clean shutdown with everything stored leaves nothing behind.
+      if (pending.size === 0) unlinkSync(file)
+    },
+  }
+}
