@@ -37,6 +37,7 @@ export interface AuthtrailOptions extends UserDescription {
   readonly sweepIntervalMs?: number
   /** Most events per delivery. @defaultValue security.logging.batch.size (200) */
   readonly maxBatch?: number
+  /** Overrides the security.logging.retry.* keys. */
   readonly retry?: RetryOptions
   /** Longest a header-derived value other than User-Agent may be (IP, username, message). @defaultValue 1024 */
   readonly fieldMaxLength?: number
@@ -129,7 +130,7 @@ function start(options: AuthtrailOptions, config: AuthtrailConfig, delivery: Del
     flushDelayMs: config.batchFlushMs,
     // One batch per pooled connection on a database server; PGlite and scripts take one at a time.
     concurrency: config.procKind === 'stored-procedure' && config.db.kind !== 'embedded' ? config.db.pool : 1,
-    ...(options.retry !== undefined ? { retry: options.retry } : {}),
+    retry: { ...config.retry, ...options.retry },
   })
   let spoolFailed = false
   /**

@@ -23,6 +23,11 @@ export const CONFIG_KEYS = {
   batchSize: 'security.logging.batch.size',
   /** Longest an event waits for others to share its round trip, in ms. */
   batchFlushMs: 'security.logging.batch.flush.ms',
+  /** Tries for an event the procedure refuses before it is parked. */
+  retryAttempts: 'security.logging.retry.attempts',
+  /** First delay after a failure, in ms; it doubles (with jitter) up to retry.max.ms. */
+  retryInitialMs: 'security.logging.retry.initial.ms',
+  retryMaxMs: 'security.logging.retry.max.ms',
   /** Directory of the embedded store, relative to the working directory. */
   embeddedDir: 'security.logging.embedded.dir',
   /** Directory of the write-ahead spool (a file per process), relative to the working directory. */
@@ -47,6 +52,9 @@ const DEFAULTS = {
   dbPool: '2',
   batchSize: '1000',
   batchFlushMs: '20',
+  retryAttempts: '8',
+  retryInitialMs: '100',
+  retryMaxMs: '30000',
 } as const
 
 /** Where a stored procedure lives. */
@@ -78,6 +86,7 @@ export interface AuthtrailConfig {
   readonly batchSize: number
   /** Longest an event waits for a batch to fill, in ms. */
   readonly batchFlushMs: number
+  readonly retry: { readonly maxAttempts: number; readonly initialDelayMs: number; readonly maxDelayMs: number }
   /** Absolute directory of the embedded store. */
   readonly embeddedDir: string
   /** Absolute directory of the write-ahead spool. */
@@ -196,6 +205,11 @@ export function parseConfig(properties: Record<string, string>, file: string, cw
     db,
     batchSize: integer('batchSize', 1, 10_000, 'events per batch'),
     batchFlushMs: integer('batchFlushMs', 0, 60_000, 'milliseconds'),
+    retry: {
+      maxAttempts: integer('retryAttempts', 1, 1000, 'tries'),
+      initialDelayMs: integer('retryInitialMs', 1, 600_000, 'milliseconds'),
+      maxDelayMs: integer('retryMaxMs', 1, 3_600_000, 'milliseconds'),
+    },
     embeddedDir: path.resolve(cwd, get('embeddedDir', DEFAULTS.embeddedDir)),
     spoolDir: path.resolve(cwd, get('spoolDir', DEFAULTS.spoolDir)),
     schema,
