@@ -7,7 +7,7 @@ import session from 'express-session'
 import passportModule from 'passport'
 import { Strategy as LocalStrategy } from 'passport-local'
 import { authtrail } from '../src/index.js'
-import type { Authtrail, Logger } from '../src/index.js'
+import type { Authtrail, AuthtrailOptions, Logger } from '../src/index.js'
 
 /** DEMO ONLY: hard-coded users and passwords, never do this in an application. */
 const DEMO_USERS: ReadonlyArray<{ id: string; username: string; password: string; email: string; admin: boolean }> = [
@@ -25,6 +25,8 @@ export interface DemoOptions {
   readonly trustProxy?: boolean | string
   readonly sweepIntervalMs?: number
   readonly logger?: Logger
+  /** Passed to authtrail (tests: a spool that fails on demand). */
+  readonly openSpool?: AuthtrailOptions['openSpool']
 }
 
 export interface Demo {
@@ -68,6 +70,7 @@ export async function createDemo(options: DemoOptions): Promise<Demo> {
     ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
     ...(options.sweepIntervalMs !== undefined ? { sweepIntervalMs: options.sweepIntervalMs } : {}),
     ...(options.logger !== undefined ? { logger: options.logger } : {}),
+    ...(options.openSpool !== undefined ? { openSpool: options.openSpool } : {}),
   })
   const store = new session.MemoryStore()
   const app = express()
@@ -108,9 +111,26 @@ export async function createDemo(options: DemoOptions): Promise<Demo> {
   app.post('/logout', logout)
   app.get('/logout', logout)
 
+  // Delivery state for operators: queue depth, spool, sink errors, oldest pending event, parked events.
+  app.get('/admin/health', (req: any, res: any) => {
+    if (!req.user?.admin) return res.status(403).json({ error: 'admins only' })
+    const metrics = audit.metrics()
+    const degraded = metrics.parked > 0 || (metrics.queued > 0 && metrics.lastError !== undefined)
+    res.set('cache-control', 'no-store').json({
+      status: !audit.enabled ? 'off' : degraded ? 'degraded' : 'ok',
+      ...metrics,
+      oldestPendingTime: metrics.oldestPendingTime === undefined ? null : new Date(metrics.oldestPendingTime).toISOString(),
+      parkedEvents: audit.parked().map((p) => ({ id: p.event.id, type: p.event.type, time: new Date(p.event.time).toISOString(), attempts: p.attempts, error: p.error })),
+    })
+  })
+
   // Never a stack trace to the browser.
-  app.use((err: unknown, _req: any, res: any, _next: any) => {
-    options.logger?.error(`demo: ${(err as Error)?.stack ?? String(err)}`)
+  app.use((err: any, _req: any, res: any, _next: any) => {
+    if (err?.status === 503) {
+      // authtrail's strict mode refused a login it could not record durably.
+      return res.status(503).set('retry-after', '30').send(page(`<p class="error">${escapeHtml(err.message)}</p>`))
+    }
+    options.logger?.error(`demo: ${err?.stack ?? String(err)}`)
     res.status(500).send(page('<p class="error">Something went wrong.</p>'))
   })
   return { app, audit, store }

@@ -11,6 +11,8 @@ import { createOutbox } from './deliver/outbox.js'
 import type { OutboxMetrics, ParkedEvent, RetryOptions } from './deliver/outbox.js'
 import { resolveDelivery } from './deliver/resolve-delivery.js'
 import { openSpool } from './deliver/spool.js'
+import type { Spool } from './deliver/spool.js'
+import { detachedEvent, NO_USER } from './capture/request-facts.js'
 import type { AuditEvent } from './types.js'
 import type { Delivery } from './deliver/resolve-delivery.js'
 import { consoleLogger, prefixed } from './logger.js'
@@ -39,6 +41,8 @@ export interface AuthtrailOptions extends UserDescription {
   readonly maxBatch?: number
   /** Overrides the security.logging.retry.* keys. */
   readonly retry?: RetryOptions
+  /** Opens the write-ahead spool; for tests and custom storage. @defaultValue the file spool of src/deliver/spool.ts */
+  readonly openSpool?: (dir: string) => Spool
   /** Longest a header-derived value other than User-Agent may be (IP, username, message). @defaultValue 1024 */
   readonly fieldMaxLength?: number
 }
@@ -120,7 +124,7 @@ export async function authtrail(options: AuthtrailOptions): Promise<Authtrail> {
 
 function start(options: AuthtrailOptions, config: AuthtrailConfig, delivery: Delivery, logger: Logger): Authtrail {
   const key = resolveSessionKey(config, options.env ?? process.env, options.sessionKey, logger)
-  const spool = openSpool(config.spoolDir)
+  const spool = (options.openSpool ?? openSpool)(config.spoolDir)
   const outbox = createOutbox({
     onStored: (ids) => spool.done(ids),
     sink: delivery.sink,
@@ -132,20 +136,42 @@ function start(options: AuthtrailOptions, config: AuthtrailConfig, delivery: Del
     concurrency: config.procKind === 'stored-procedure' && config.db.kind !== 'embedded' ? config.db.pool : 1,
     retry: { ...config.retry, ...options.retry },
   })
-  let spoolFailed = false
+  /** While the spool cannot be written: how many events were kept in memory only, and when. */
+  let gap: { events: number; from: number; to: number; reason: string } | undefined
+  const closeGap = (): void => {
+    if (!gap) return
+    const { events, from, to, reason } = gap
+    gap = undefined
+    const event: AuditEvent = {
+      ...detachedEvent('AUDIT_GAP', Date.now(), '', NO_USER, '', ''),
+      message: `the spool in ${config.spoolDir} could not be written (${reason}): ${events} events were kept in memory only`,
+      gap: { events, from, to },
+    }
+    record(event)
+  }
   /**
    * On the request path: spooled first (so a killed process loses nothing it acknowledged), then queued.
-   * A spool the disk refuses does not break the login: the event still goes out from memory.
+   * A spool the disk refuses does not break the login (unless `durable` is asked for, in strict mode):
+   * the event still goes out from memory, and an AUDIT_GAP event says so once the spool works again.
    */
-  const record = (event: AuditEvent): void => {
+  const record = (event: AuditEvent, durable = false): boolean => {
     try {
-      spool.append(event)
-      spoolFailed = false
+      spool.append(event, durable)
     } catch (err) {
-      if (!spoolFailed) logger.error(`cannot write the spool in ${config.spoolDir} (${(err as Error).message}); events are kept in memory only until it can be written again`)
-      spoolFailed = true
+      const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message
+      if (!gap) {
+        gap = { events: 0, from: event.time, to: event.time, reason }
+        logger.error(`cannot write the spool in ${config.spoolDir} (${(err as Error).message}); ${config.mode === 'strict' ? 'logins are refused and other ' : ''}events are kept in memory only until it can be written again`)
+      }
+      if (durable) return false
+      gap.events++
+      gap.to = event.time
+      outbox.enqueue(event)
+      return false
     }
     outbox.enqueue(event)
+    closeGap()
+    return true
   }
   const capture = createCapture({
     passport: options.passport,
@@ -153,6 +179,7 @@ function start(options: AuthtrailOptions, config: AuthtrailConfig, delivery: Del
     limits: { userAgentMaxLength: config.userAgentMaxLength, fieldMaxLength: options.fieldMaxLength ?? 1024 },
     user: options,
     record,
+    strict: config.mode === 'strict',
     logger,
     sweepIntervalMs: options.sweepIntervalMs ?? 5000,
   })
@@ -177,6 +204,10 @@ function start(options: AuthtrailOptions, config: AuthtrailConfig, delivery: Del
     close(timeoutMs) {
       closing ??= (async () => {
         capture.stop()
+        if (gap) {
+          // The spool never came back: the gap is recorded from memory before the queue drains.
+          closeGap()
+        }
         await outbox.close(timeoutMs)
         await delivery.close()
         spool.close()

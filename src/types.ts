@@ -1,8 +1,9 @@
 /**
  * The event types authtrail records. The first four are Showcase's; a procedure written for Showcase
- * receives exactly these names in its `type` parameter.
+ * receives exactly these names in its `type` parameter. AUDIT_GAP says that events were not durably
+ * spooled for a while (the disk refused the spool), with how many and when.
  */
-export const AUDIT_EVENT_TYPES = ['LOGIN', 'LOGINERROR', 'LOGOUT', 'SESSIONTIMEOUT'] as const
+export const AUDIT_EVENT_TYPES = ['LOGIN', 'LOGINERROR', 'LOGOUT', 'SESSIONTIMEOUT', 'AUDIT_GAP'] as const
 
 /** One of {@link AUDIT_EVENT_TYPES}. */
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number]
@@ -53,6 +54,8 @@ export interface AuditEvent {
   /** Query-string parameters of the request, sensitive names and the password removed. */
   readonly urlParams: ReadonlyArray<readonly [string, string]>
   readonly profile: UserProfile
+  /** For AUDIT_GAP: how many events were kept in memory only, between which times (epoch ms). */
+  readonly gap?: { readonly events: number; readonly from: number; readonly to: number }
 }
 
 /** An event turned into the three arguments of the logging procedure, plus its identity. */

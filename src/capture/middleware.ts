@@ -34,7 +34,10 @@ export interface CaptureOptions {
   readonly hashSessionId: (sessionId: string) => string
   readonly limits: FactLimits
   readonly user: UserDescription
-  readonly record: (event: AuditEvent) => void
+  /** Records an event; `durable` asks for it to reach the disk. Returns whether it was spooled. */
+  readonly record: (event: AuditEvent, durable?: boolean) => boolean
+  /** Refuse a login whose LOGIN cannot be made durable (security.logging.mode = strict). */
+  readonly strict: boolean
   readonly logger: Logger
   readonly sweepIntervalMs: number
 }
@@ -160,8 +163,15 @@ export function createCapture(options: CaptureOptions): Capture {
           req[LOGGED_IN_USER] = user
           const facts = userFacts(user)
           const auditSessionId = hashSessionId(req.sessionID ?? '')
-          record(captureEvent('LOGIN', req, auditSessionId, facts, limits))
+          if (!record(captureEvent('LOGIN', req, auditSessionId, facts, limits), options.strict) && options.strict) {
+            return Object.assign(new Error('Login refused: the audit trail cannot record it right now (authtrail strict mode). Try again shortly.'), {
+              status: 503,
+              statusCode: 503,
+              expose: true,
+            })
+          }
           watch(req, user, { facts, auditSessionId })
+          return undefined
         },
         logout(request) {
           // Taken before passport clears the user and regenerates the session.

@@ -32,12 +32,17 @@ export interface PassportLike {
   _sm?: SessionManagerLike
   _strategy(name: string): StrategyLike | undefined
   _userProperty?: string
+  /** Session key passport stores its data under. @defaultValue "passport" */
+  _key?: string
 }
 
 /** What the hooks report to; each call is already guarded so an audit failure never breaks a login. */
 export interface PassportHandlers {
-  /** After a successful session login; `req.sessionID` is the regenerated id. */
-  login(req: unknown, user: unknown): void
+  /**
+   * After a successful session login; `req.sessionID` is the regenerated id. Returning an error refuses
+   * the login after all (strict mode): passport's session data is removed and the error is passed on.
+   */
+  login(req: unknown, user: unknown): Error | undefined
   /** Before passport logs out, with the session still in place; returns a function to call once logout succeeded. */
   logout(req: unknown): () => void
   /** A strategy rejected credentials (`fail`) or could not check them (`error`). */
@@ -61,7 +66,15 @@ export function hookPassport(passport: PassportLike, handlers: PassportHandlers,
       onHandlerError(err)
     }
   }
-  const login = guard(handlers.login)
+  const login = (req: unknown, user: unknown): Error | undefined => {
+    if (!active) return undefined
+    try {
+      return handlers.login(req, user)
+    } catch (err) {
+      onHandlerError(err)
+      return undefined
+    }
+  }
   const failure = guard(handlers.failure)
   const logout = (req: unknown): (() => void) => {
     if (!active) return () => {}
@@ -85,8 +98,15 @@ export function hookPassport(passport: PassportLike, handlers: PassportHandlers,
       options = {}
     }
     return originalLogIn.call(this, req, user, options, function (err?: unknown) {
-      if (!err) login(req, user)
-      cb(err)
+      if (err) return cb(err)
+      const refusal = login(req, user)
+      if (refusal) {
+        const request = req as { session?: Record<string, { user?: unknown } | undefined>; [key: string]: unknown }
+        delete request.session?.[passport._key ?? 'passport']?.user
+        request[passport._userProperty ?? 'user'] = null
+        return cb(refusal)
+      }
+      cb()
     })
   }
   const auditedLogOut: SessionManagerLike['logOut'] = function (this: SessionManagerLike, req, options, cb) {

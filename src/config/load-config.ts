@@ -23,6 +23,8 @@ export const CONFIG_KEYS = {
   batchSize: 'security.logging.batch.size',
   /** Longest an event waits for others to share its round trip, in ms. */
   batchFlushMs: 'security.logging.batch.flush.ms',
+  /** `fail-open` (default): logins proceed whatever the audit trail's state; `strict`: a LOGIN that cannot be made durable is refused with 503. */
+  mode: 'security.logging.mode',
   /** Tries for an event the procedure refuses before it is parked. */
   retryAttempts: 'security.logging.retry.attempts',
   /** First delay after a failure, in ms; it doubles (with jitter) up to retry.max.ms. */
@@ -52,6 +54,7 @@ const DEFAULTS = {
   dbPool: '2',
   batchSize: '1000',
   batchFlushMs: '20',
+  mode: 'fail-open',
   retryAttempts: '8',
   retryInitialMs: '100',
   retryMaxMs: '30000',
@@ -87,6 +90,7 @@ export interface AuthtrailConfig {
   /** Longest an event waits for a batch to fill, in ms. */
   readonly batchFlushMs: number
   readonly retry: { readonly maxAttempts: number; readonly initialDelayMs: number; readonly maxDelayMs: number }
+  readonly mode: 'fail-open' | 'strict'
   /** Absolute directory of the embedded store. */
   readonly embeddedDir: string
   /** Absolute directory of the write-ahead spool. */
@@ -181,6 +185,8 @@ export function parseConfig(properties: Record<string, string>, file: string, cw
     db = { kind: kind!, url: dbText, passwordEnv, pool: integer('dbPool', 1, 100, 'connections') }
   }
 
+  const mode = get('mode', DEFAULTS.mode)
+  if (mode !== 'fail-open' && mode !== 'strict') fail(CONFIG_KEYS.mode, mode, 'expected "fail-open" (logins proceed while the audit trail is down) or "strict" (a login that cannot be recorded durably is refused with 503)')
   const sessionIdMode = get('sessionId', DEFAULTS.sessionId)
   if (!(SESSION_ID_MODES as readonly string[]).includes(sessionIdMode)) {
     fail(CONFIG_KEYS.sessionId, sessionIdMode, 'expected "hmac" (keyed hash, the default) or "raw" (Showcase compatibility)')
@@ -215,6 +221,7 @@ export function parseConfig(properties: Record<string, string>, file: string, cw
     schema,
     table,
     sessionIdMode: sessionIdMode as SessionIdMode,
+    mode: mode as AuthtrailConfig['mode'],
     userAgentMaxLength,
     properties: Object.freeze({ ...properties }),
   })

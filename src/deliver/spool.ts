@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs'
+import { closeSync, fdatasyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs'
 import path from 'node:path'
 import type { AuditEvent } from '../types.js'
 
@@ -12,8 +12,11 @@ import type { AuditEvent } from '../types.js'
  * File format, one line per record: `E <event JSON>` or `A <id>,<id>,...` (done).
  */
 export interface Spool {
-  /** Appends an event. Throws when the disk refuses (full, read-only): the caller decides what then. */
-  append(event: AuditEvent): void
+  /**
+   * Appends an event. With `sync`, also waits for the disk (fdatasync), so the event survives a power
+   * loss, not only a killed process. Throws when the disk refuses (full, read-only): the caller decides.
+   */
+  append(event: AuditEvent, sync?: boolean): void
   /** Marks events as stored; a file whose events are all stored is replaced by a fresh one past `rotateBytes`. */
   done(ids: readonly string[]): void
   /** Events that processes now gone left undone, taken over by this spool (appended to its own file). */
@@ -75,8 +78,9 @@ export function openSpool(dir: string, rotateBytes = 1 << 20): Spool {
   openFile()
 
   return {
-    append(event) {
+    append(event, sync = false) {
       write(`E ${JSON.stringify(event)}\n`)
+      if (sync) fdatasyncSync(fd)
       pending.add(event.id)
     },
     done(ids) {

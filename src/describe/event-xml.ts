@@ -77,6 +77,13 @@ export function buildDataXml(event: AuditEvent, client: ClientInfo): string {
       return build({ data: clean({ HttpSessionId: event.sessionId }) })
     case 'SESSIONTIMEOUT':
       return build({ data: clean({ HttpSessionId: event.sessionId, UserName: event.username }) })
+    case 'AUDIT_GAP':
+      return build({ data: clean({
+        GapEvents: String(event.gap?.events ?? 0),
+        GapFrom: new Date(event.gap?.from ?? event.time).toISOString(),
+        GapTo: new Date(event.gap?.to ?? event.time).toISOString(),
+        Reason: event.message,
+      }) })
   }
 }
 
