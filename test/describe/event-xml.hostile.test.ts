@@ -143,6 +143,13 @@ function expectedData(event: AuditEvent, client: ClientInfo, text: (s: string) =
       return { HttpSessionId: text(event.sessionId) }
     case 'SESSIONTIMEOUT':
       return { HttpSessionId: text(event.sessionId), UserName: text(event.username) }
+    case 'AUDIT_GAP':
+      return {
+        GapEvents: String(event.gap?.events ?? 0),
+        GapFrom: new Date(event.gap?.from ?? event.time).toISOString(),
+        GapTo: new Date(event.gap?.to ?? event.time).toISOString(),
+        Reason: text(event.message),
+      }
   }
 }
 

@@ -38,8 +38,8 @@ export function client(base: string, headers: Record<string, string> = {}) {
       const eq = pair!.indexOf('=')
       cookies.set(pair!.slice(0, eq), pair!.slice(eq + 1))
     }
-    await response.arrayBuffer()
-    return { status: response.status, location: response.headers.get('location') }
+    const text = await response.text()
+    return { status: response.status, location: response.headers.get('location'), text }
   }
   return {
     get: (path: string, extra?: Record<string, string>) => request('GET', path, undefined, extra),
