@@ -71,7 +71,7 @@ export interface Authtrail {
   close(timeoutMs?: number): Promise<void>
 }
 
-const IDLE_METRICS: OutboxMetrics = Object.freeze({ queued: 0, inFlight: 0, delivered: 0, sinkErrors: 0, parked: 0, oldestPendingTime: undefined, lastError: undefined })
+const IDLE_METRICS: OutboxMetrics = Object.freeze({ queued: 0, inMemory: 0, inFlight: 0, delivered: 0, sinkErrors: 0, parked: 0, oldestPendingTime: undefined, lastError: undefined })
 
 /**
  * Starts an audit trail for an Express app using express-session and passport: reads the properties
@@ -127,6 +127,7 @@ function start(options: AuthtrailOptions, config: AuthtrailConfig, delivery: Del
   const spool = (options.openSpool ?? openSpool)(config.spoolDir)
   const outbox = createOutbox({
     onStored: (ids) => spool.done(ids),
+    overflow: spool,
     sink: delivery.sink,
     describe: createDescriber(),
     logger,
@@ -155,8 +156,9 @@ function start(options: AuthtrailOptions, config: AuthtrailConfig, delivery: Del
    * the event still goes out from memory, and an AUDIT_GAP event says so once the spool works again.
    */
   const record = (event: AuditEvent, durable = false): boolean => {
+    let spooledAt: number
     try {
-      spool.append(event, durable)
+      spooledAt = spool.append(event, durable)
     } catch (err) {
       const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message
       if (!gap) {
@@ -169,7 +171,7 @@ function start(options: AuthtrailOptions, config: AuthtrailConfig, delivery: Del
       outbox.enqueue(event)
       return false
     }
-    outbox.enqueue(event)
+    outbox.enqueue(event, spooledAt)
     closeGap()
     return true
   }
@@ -186,7 +188,7 @@ function start(options: AuthtrailOptions, config: AuthtrailConfig, delivery: Del
   logger.info(`recording LOGIN, LOGINERROR, LOGOUT and SESSIONTIMEOUT to ${delivery.sink.description}`)
   const recovered = spool.recover()
   if (recovered.length > 0) logger.info(`replaying ${recovered.length} events that a previous process spooled but did not see stored`)
-  for (const event of recovered) outbox.enqueue(event)
+  for (const [event, position] of recovered) outbox.enqueue(event, position)
 
   let closing: Promise<void> | undefined
   return {

@@ -35,6 +35,15 @@ export interface OutboxOptions {
   readonly retry?: RetryOptions
   /** Told the ids of events the sink has stored, so the spool can mark them done. */
   readonly onStored?: (ids: string[]) => void
+  /**
+   * Where events beyond `maxQueued` wait: spooled events are then not kept in memory but read back
+   * in order when the backlog drains, so a long outage grows the spool, not the heap.
+   */
+  readonly overflow?: {
+    readFrom(cursor: number, limit: number, skip: ReadonlySet<string>): { events: AuditEvent[]; cursor: number }
+  }
+  /** Most events kept in memory when `overflow` is given. @defaultValue 10000 */
+  readonly maxQueued?: number
 }
 
 /** An event the procedure kept rejecting; kept in memory and shown to the admin, never dropped. */
@@ -46,8 +55,10 @@ export interface ParkedEvent {
 
 /** What the outbox is doing, for health checks and tests. */
 export interface OutboxMetrics {
-  /** Events waiting, including those being retried. */
+  /** Events waiting, including those being retried and those waiting in the spool only. */
   readonly queued: number
+  /** Of those, the events held in memory (at most maxQueued while the spool takes the rest). */
+  readonly inMemory: number
   /** Events handed to the sink and not yet acknowledged. */
   readonly inFlight: number
   readonly delivered: number
@@ -69,8 +80,11 @@ export interface OutboxMetrics {
  * `maxAttempts`. After {@link Outbox.close} no event is accepted and what is queued goes at once.
  */
 export interface Outbox {
-  /** Queues an event; never throws, never waits. */
-  enqueue(event: AuditEvent): void
+  /**
+   * Queues an event; never throws, never waits. `spooledAt` is where the spool holds it: such an event
+   * may wait in the spool instead of memory when the outbox is full.
+   */
+  enqueue(event: AuditEvent, spooledAt?: number): void
   /** Resolves once everything queued so far is stored or parked. */
   flush(): Promise<void>
   /** Flushes for at most `timeoutMs`, then closes the sink; says how many events were left undelivered. */
@@ -113,6 +127,12 @@ export function createOutbox(options: OutboxOptions): Outbox {
   const maxAttempts = options.retry?.maxAttempts ?? 8
 
   let queue: Entry[] = []
+  const maxQueued = options.maxQueued ?? 10_000
+  /** Events waiting in the spool only, from byte `spillCursor` of its file on. */
+  let spilled = 0
+  let spillCursor = 0
+  /** Ids handed to the sink and not yet answered, so a refill does not read them back. */
+  const inFlightIds = new Set<string>()
   const parkedEvents: ParkedEvent[] = []
   /** close() was called: no new events, and what is queued goes without waiting for a batch to fill. */
   let closed = false
@@ -132,7 +152,7 @@ export function createOutbox(options: OutboxOptions): Outbox {
   let waiters: Array<() => void> = []
 
   const settleWaiters = (): void => {
-    if (queue.length > 0 || inFlight > 0 || running > 0) return
+    if (queue.length > 0 || inFlight > 0 || running > 0 || spilled > 0) return
     const ready = waiters
     waiters = []
     for (const resolve of ready) resolve()
@@ -189,9 +209,22 @@ export function createOutbox(options: OutboxOptions): Outbox {
    * event has waited `flushDelayMs`, or at once after close(); otherwise the pump comes back when the
    * first of those, or the next retry, is due.
    */
+  /** Brings spilled events back into memory once the queue has room for a good part of them. */
+  const refill = (): void => {
+    if (spilled === 0 || !options.overflow || queue.length > maxQueued / 2) return
+    const skip = new Set<string>(inFlightIds)
+    for (const entry of queue) skip.add(entry.event.id)
+    const { events, cursor } = options.overflow.readFrom(spillCursor, maxQueued - queue.length, skip)
+    spillCursor = cursor
+    const now = Date.now()
+    for (const event of events) queue.push({ event, described: undefined, attempts: 0, notBefore: 0, enqueuedAt: now })
+    spilled = events.length === 0 ? 0 : Math.max(0, spilled - events.length)
+  }
+
   function pump(): void {
     pending = undefined
     if (sinkClosed) return
+    refill()
     const now = Date.now()
     if (now < pausedUntil) return requestPump(pausedUntil - now)
     while (running < concurrency) {
@@ -230,6 +263,7 @@ export function createOutbox(options: OutboxOptions): Outbox {
       }
     }
     inFlight += ready.length
+    for (const entry of ready) inFlightIds.add(entry.event.id)
     try {
       if (ready.length > 0) await sink.deliver(ready.map((entry) => entry.described as DescribedEvent))
       delivered += ready.length
@@ -267,6 +301,7 @@ export function createOutbox(options: OutboxOptions): Outbox {
       }
     } finally {
       inFlight -= ready.length
+      for (const entry of ready) inFlightIds.delete(entry.event.id)
       running--
     }
     pump()
@@ -278,9 +313,16 @@ export function createOutbox(options: OutboxOptions): Outbox {
   }
 
   return {
-    enqueue(event) {
+    enqueue(event, spooledAt) {
       if (closed) {
         logger.error(`event ${event.id} (${event.type}) arrived after close() and was not recorded`)
+        return
+      }
+      if (spooledAt !== undefined && options.overflow && (spilled > 0 || queue.length + inFlight >= maxQueued)) {
+        // Full: the event waits in the spool; once spilling, later events follow it there, in order.
+        if (spilled === 0) spillCursor = spooledAt
+        spilled++
+        requestPump(0)
         return
       }
       queue.push({ event, described: undefined, attempts: 0, notBefore: 0, enqueuedAt: Date.now() })
@@ -311,7 +353,7 @@ export function createOutbox(options: OutboxOptions): Outbox {
     metrics() {
       let oldest: number | undefined
       for (const entry of queue) if (oldest === undefined || entry.event.time < oldest) oldest = entry.event.time
-      return { queued: queue.length, inFlight, delivered, sinkErrors, parked: parkedEvents.length, oldestPendingTime: oldest, lastError }
+      return { queued: queue.length + spilled, inFlight, delivered, sinkErrors, parked: parkedEvents.length, oldestPendingTime: oldest, lastError, inMemory: queue.length }
     },
     parked() {
       return parkedEvents

@@ -1,4 +1,4 @@
-import { closeSync, fdatasyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs'
+import { closeSync, fdatasyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs'
 import path from 'node:path'
 import type { AuditEvent } from '../types.js'
 
@@ -16,11 +16,20 @@ export interface Spool {
    * Appends an event. With `sync`, also waits for the disk (fdatasync), so the event survives a power
    * loss, not only a killed process. Throws when the disk refuses (full, read-only): the caller decides.
    */
-  append(event: AuditEvent, sync?: boolean): void
+  append(event: AuditEvent, sync?: boolean): number
+  /**
+   * Reads back, from byte `cursor` of this process's file, up to `limit` events not yet done and not in
+   * `skip`, in order; returns them and the cursor after the last one read. This is how a backlog larger
+   * than the outbox keeps in memory comes back when there is room.
+   */
+  readFrom(cursor: number, limit: number, skip: ReadonlySet<string>): { events: AuditEvent[]; cursor: number }
   /** Marks events as stored; a file whose events are all stored is replaced by a fresh one past `rotateBytes`. */
   done(ids: readonly string[]): void
-  /** Events that processes now gone left undone, taken over by this spool (appended to its own file). */
-  recover(): AuditEvent[]
+  /**
+   * Events that processes now gone left undone, taken over by this spool (appended to its own file),
+   * each with its position there (see {@link Spool.readFrom}).
+   */
+  recover(): Array<readonly [event: AuditEvent, position: number]>
   /** Events appended and not yet done, and the size of the current file. */
   stats(): { readonly pending: number; readonly bytes: number }
   close(): void
@@ -72,16 +81,40 @@ export function openSpool(dir: string, rotateBytes = 1 << 20): Spool {
   const openFile = (): void => {
     // Time and a random part: two instances in one process get files of their own.
     file = path.join(dir, `spool-${process.pid}-${Date.now()}${Math.floor(Math.random() * 1e6)}.ndjson`)
-    fd = openSync(file, 'a', 0o600)
+    fd = openSync(file, 'a+', 0o600)
     bytes = 0
   }
   openFile()
 
   return {
     append(event, sync = false) {
+      const position = bytes
       write(`E ${JSON.stringify(event)}\n`)
       if (sync) fdatasyncSync(fd)
       pending.add(event.id)
+      return position
+    },
+    readFrom(cursor, limit, skip) {
+      const events: AuditEvent[] = []
+      const chunk = Buffer.alloc(1 << 20)
+      let carry = Buffer.alloc(0)
+      let position = cursor
+      while (events.length < limit && position < bytes) {
+        const read = readSync(fd, chunk, 0, chunk.length, position + carry.length)
+        if (read === 0) break
+        const data = Buffer.concat([carry, chunk.subarray(0, read)])
+        let start = 0
+        for (let newline = data.indexOf(10, start); newline >= 0 && events.length < limit; newline = data.indexOf(10, start)) {
+          const line = data.toString('utf8', start, newline)
+          start = newline + 1
+          if (!line.startsWith('E ')) continue
+          const event = JSON.parse(line.slice(2)) as AuditEvent
+          if (pending.has(event.id) && !skip.has(event.id)) events.push(event)
+        }
+        position += start
+        carry = data.subarray(start)
+      }
+      return { events, cursor: position }
     },
     done(ids) {
       if (ids.length === 0 || fd < 0) return
@@ -95,7 +128,7 @@ export function openSpool(dir: string, rotateBytes = 1 << 20): Spool {
       }
     },
     recover() {
-      const recovered: AuditEvent[] = []
+      const recovered: Array<readonly [AuditEvent, number]> = []
       for (const name of readdirSync(dir)) {
         const match = FILE.exec(name)
         if (!match || path.join(dir, name) === file || isAlive(Number(match[1]))) continue
@@ -107,9 +140,10 @@ export function openSpool(dir: string, rotateBytes = 1 << 20): Spool {
           continue
         }
         for (const event of readSpoolFile(claimed)) {
+          const position = bytes
           write(`E ${JSON.stringify(event)}\n`)
           pending.add(event.id)
-          recovered.push(event)
+          recovered.push([event, position])
         }
         unlinkSync(claimed)
       }
