@@ -16,7 +16,7 @@ function fullDisk() {
       ...spool,
       append(event, sync) {
         if (state.full) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })
-        spool.append(event, sync)
+        return spool.append(event, sync)
       },
     }
   }

@@ -3,6 +3,11 @@ import os from 'node:os'
 import path from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { openSpool, readSpoolFile } from '../../src/deliver/spool.js'
+import { createOutbox } from '../../src/deliver/outbox.js'
+import { createDescriber } from '../../src/describe/event-xml.js'
+import type { Sink } from '../../src/types.js'
+import { sleep } from '../helpers/eventually.js'
+import { memoryLogger } from '../helpers/temp-project.js'
 import { auditEvent } from '../helpers/audit-event.js'
 
 /** A process id that is not running. */
@@ -45,7 +50,7 @@ describe('the write-ahead spool', () => {
     writeFileSync(orphan, [stored, lost1, lost2].map((e) => `E ${JSON.stringify(e)}\n`).join('') + `A ${stored!.id}\n`)
     appendFileSync(orphan, 'E {"id":"half-writ')
     const spool = openSpool(dir)
-    expect(spool.recover().map((e) => e.id)).toEqual([lost1!.id, lost2!.id])
+    expect(spool.recover().map(([e]) => e.id)).toEqual([lost1!.id, lost2!.id])
     // The orphan is gone; its events now live in this process's file until they are stored.
     expect(readdirSync(dir)).toHaveLength(1)
     expect(spool.stats().pending).toBe(2)
@@ -60,6 +65,42 @@ describe('the write-ahead spool', () => {
     const spool = openSpool(dir)
     expect(spool.recover()).toEqual([])
     expect(readdirSync(dir)).toContain(path.basename(live))
+    spool.close()
+  })
+})
+
+describe('the outbox over the spool', () => {
+  let dir: string
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'authtrail-spill-'))
+  })
+  afterEach(() => rmSync(dir, { recursive: true, force: true }))
+
+  it('keeps at most maxQueued events in memory while the sink is down, then delivers all of them in order', async () => {
+    const spool = openSpool(dir)
+    let down = true
+    const stored: string[] = []
+    const sink: Sink = {
+      description: 'a sink that is down, then up',
+      async deliver(batch) {
+        if (down) throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })
+        stored.push(...batch.map((d) => d.event.id))
+      },
+      close: async () => {},
+    }
+    const outbox = createOutbox({
+      sink, describe: createDescriber(), logger: memoryLogger(), maxBatch: 7, maxQueued: 20, overflow: spool,
+      onStored: (ids) => spool.done(ids), retry: { initialDelayMs: 5, maxDelayMs: 20 },
+    })
+    const events = Array.from({ length: 150 }, (_, i) => auditEvent('LOGIN', { username: `u${i}` }))
+    for (const e of events) outbox.enqueue(e, spool.append(e))
+    await sleep(50)
+    expect(outbox.metrics().queued).toBe(150)
+    expect(outbox.metrics().inMemory).toBeLessThanOrEqual(20)
+    down = false
+    await outbox.flush()
+    expect(stored).toEqual(events.map((e) => e.id))
+    expect(spool.stats().pending).toBe(0)
     spool.close()
   })
 })
