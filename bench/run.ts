@@ -5,12 +5,14 @@
 import { execFileSync } from 'node:child_process'
 import os from 'node:os'
 import { benchLoginEmbedded } from './login-embedded.js'
+import { benchLoginPostgres } from './login-postgres.js'
 import { benchPostgresDelivery } from './postgres-delivery.js'
 
 execFileSync('npm', ['run', 'build'], { stdio: 'inherit' })
 console.log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model}, node ${process.version}, ${new Date().toISOString()}`)
 console.log('\nlogin throughput, demo with authtrail (embedded store) vs the same demo with security.logging.proc empty:')
 console.table(await benchLoginEmbedded())
-
+console.log('\nlogin throughput and outage memory, demo with authtrail (PostgreSQL) vs the same demo without:')
+console.table(await benchLoginPostgres())
 console.log('\ndelivery into PostgreSQL: authtrail batched path vs one CALL per event vs COPY:')
 console.table(await benchPostgresDelivery())
