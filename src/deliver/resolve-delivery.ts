@@ -15,6 +15,8 @@ export interface Delivery {
   readonly sink: Sink
   /** Reads the audit table; undefined for a script procedure. */
   readonly read: ((filter: AuditFilter) => Promise<AuditRow[]>) | undefined
+  /** The database of a stored procedure, for authtrail's own tables (session ledger, review queries); undefined for a script. */
+  readonly database: { readonly client: SqlClient; readonly table: string } | undefined
   close(): Promise<void>
 }
 
@@ -43,7 +45,7 @@ export async function resolveDelivery(
       return undefined
     case 'script': {
       const sink = await loadScriptSink(config, proceduresDir, logger)
-      return { sink, read: undefined, close: () => sink.close() }
+      return { sink, read: undefined, database: undefined, close: () => sink.close() }
     }
     case 'stored-procedure': {
       const client = await openDatabase(config, { env, asApp: true })
@@ -63,6 +65,7 @@ export async function resolveDelivery(
         return {
           sink,
           read: (filter) => queryAudit(client, table, filter),
+          database: { client, table },
           async close() {
             stopPartitions()
             await close()
