@@ -120,8 +120,32 @@ BEGIN
 END
 $$;
 
+-- The session ledger: one row per authenticated session, so that a timeout is noticed whatever the
+-- session store and however many app instances share it (stores delete expired sessions silently).
+-- authtrail inserts a row at login, and its sweep claims due rows (FOR UPDATE SKIP LOCKED, with a lease
+-- so that a killed instance's claims return), asks the session store whether the session still exists,
+-- and reports SESSIONTIMEOUT only for those that do not. Rows are not written per request: a due row
+-- whose session is still alive takes the store's new expiry instead.
+CREATE TABLE IF NOT EXISTS securitylog_session (
+  session_id          text PRIMARY KEY,            -- as in the audit table (a keyed hash by default)
+  sealed_id           text NOT NULL,               -- the store's id, AES-GCM sealed with the app's session key
+  username            text NOT NULL DEFAULT '',
+  user_id             text NOT NULL DEFAULT '',
+  profile             text NOT NULL DEFAULT '{}',  -- JSON of the <sessioncontext> profile fields
+  ip                  text NOT NULL DEFAULT '',
+  user_agent          text NOT NULL DEFAULT '',
+  login_time          timestamptz NOT NULL,
+  expires_at          timestamptz NOT NULL,        -- idle expiry as last known
+  absolute_expires_at timestamptz,                 -- login_time + the absolute lifetime, when configured
+  due_at              timestamptz NOT NULL,        -- the earlier of the two: what the sweep looks at
+  ended               text,                        -- 'timeout' once confirmed, until the event is spooled
+  claimed_by          text,
+  claimed_until       timestamptz
+);
+CREATE INDEX IF NOT EXISTS securitylog_session_due_idx ON securitylog_session (due_at);
+
 -- Roles: authtrail_writer (what app instances connect as, through a LOGIN role granted it) may call the
--- procedures and insert, never UPDATE or DELETE; authtrail_reader (admins, the CLI) may read.
+-- procedures and insert, never UPDATE or DELETE audit rows (the session ledger is working state, not evidence); authtrail_reader (admins, the CLI) may read.
 DO $$
 BEGIN
   CREATE ROLE authtrail_writer NOLOGIN;
@@ -144,3 +168,6 @@ REVOKE EXECUTE ON PROCEDURE securitylogging(xml, xml, varchar), securitylogging_
 GRANT EXECUTE ON PROCEDURE securitylogging(xml, xml, varchar), securitylogging_batch(xml[], xml[], varchar[], uuid[], timestamptz[], text[], text[], text[]), securitylog_add_partitions(int) TO authtrail_writer;
 GRANT INSERT ON securitylog TO authtrail_writer;
 GRANT SELECT ON securitylog TO authtrail_reader;
+REVOKE ALL ON securitylog_session FROM PUBLIC;
+GRANT SELECT, INSERT, UPDATE, DELETE ON securitylog_session TO authtrail_writer;
+GRANT SELECT ON securitylog_session TO authtrail_reader;

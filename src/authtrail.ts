@@ -6,6 +6,12 @@ import { createCapture } from './capture/middleware.js'
 import type { UserDescription } from './capture/middleware.js'
 import type { PassportLike } from './capture/passport-hooks.js'
 import { createSessionIdHasher } from './capture/session-id.js'
+import { createMemoryLedger } from './capture/session-ledger.js'
+import type { SessionLedger } from './capture/session-ledger.js'
+import { createDatabaseLedger, hasSessionLedger, sessionLedgerTable } from './capture/session-ledger-database.js'
+import { createSessionSeal } from './capture/session-seal.js'
+import type { SessionReader } from './capture/session-timeouts.js'
+import type { SessionStoreLike } from './capture/store-hooks.js'
 import { createDescriber } from './describe/event-xml.js'
 import { createOutbox } from './deliver/outbox.js'
 import type { OutboxMetrics, ParkedEvent, RetryOptions } from './deliver/outbox.js'
@@ -35,8 +41,13 @@ export interface AuthtrailOptions extends UserDescription {
   readonly env?: Readonly<Record<string, string | undefined>>
   /** Receives authtrail's own messages, each starting with "authtrail: ". @defaultValue console */
   readonly logger?: Logger
-  /** How often expired sessions are looked for. @defaultValue 5000 */
+  /** How often expired sessions are looked for. @defaultValue security.logging.session.sweep.ms (5000) */
   readonly sweepIntervalMs?: number
+  /**
+   * The app's express-session store. Optional: authtrail otherwise takes `req.sessionStore` from the first
+   * request; give it when an instance may have to report timeouts before it has served any request.
+   */
+  readonly sessionStore?: SessionStoreLike & SessionReader
   /** Most events per delivery. @defaultValue security.logging.batch.size (200) */
   readonly maxBatch?: number
   /** Overrides the security.logging.retry.* keys. */
@@ -114,7 +125,7 @@ export async function authtrail(options: AuthtrailOptions): Promise<Authtrail> {
   }
 
   try {
-    return start(options, config, delivery, logger)
+    return await start(options, config, delivery, logger)
   } catch (err) {
     // Startup failed after the database was opened: release its lock, worker or pool before reporting.
     await delivery.close()
@@ -122,8 +133,24 @@ export async function authtrail(options: AuthtrailOptions): Promise<Authtrail> {
   }
 }
 
-function start(options: AuthtrailOptions, config: AuthtrailConfig, delivery: Delivery, logger: Logger): Authtrail {
+/**
+ * The session ledger: in the audit database when it has the ledger table, so that every instance logging
+ * there shares it (a restart forgets nothing, N instances report each timeout once); otherwise in memory.
+ */
+async function openLedger(delivery: Delivery, config: AuthtrailConfig, key: Buffer, hashSessionId: (id: string) => string, logger: Logger): Promise<SessionLedger> {
+  const database = delivery.database
+  if (!database) return createMemoryLedger()
+  if (!(await hasSessionLedger(database.client, database.table))) {
+    logger.warn(`${database.client.description} has no ${sessionLedgerTable(database.client.dialect, database.table)}: session timeouts are watched by this process only (lost on restart, not shared between instances); deploy procedures/securitylogging.sql again to add it`)
+    return createMemoryLedger()
+  }
+  return createDatabaseLedger({ client: database.client, auditTable: database.table, hashSessionId, seal: createSessionSeal(key) })
+}
+
+async function start(options: AuthtrailOptions, config: AuthtrailConfig, delivery: Delivery, logger: Logger): Promise<Authtrail> {
   const key = resolveSessionKey(config, options.env ?? process.env, options.sessionKey, logger)
+  const hashSessionId = createSessionIdHasher(config.sessionIdMode, key)
+  const ledger = await openLedger(delivery, config, key, hashSessionId, logger)
   const spool = (options.openSpool ?? openSpool)(config.spoolDir)
   const outbox = createOutbox({
     onStored: (ids) => spool.done(ids),
@@ -175,20 +202,29 @@ function start(options: AuthtrailOptions, config: AuthtrailConfig, delivery: Del
     closeGap()
     return true
   }
+  function replay(recovered: ReturnType<Spool['recover']>): void {
+    if (recovered.length === 0) return
+    logger.info(`replaying ${recovered.length} events that a process now gone spooled but did not see stored`)
+    for (const [event, position] of recovered) outbox.enqueue(event, position)
+  }
   const capture = createCapture({
     passport: options.passport,
-    hashSessionId: createSessionIdHasher(config.sessionIdMode, key),
+    hashSessionId,
     limits: { userAgentMaxLength: config.userAgentMaxLength, fieldMaxLength: options.fieldMaxLength ?? 1024 },
     user: options,
     record,
     strict: config.mode === 'strict',
     logger,
-    sweepIntervalMs: options.sweepIntervalMs ?? 5000,
+    sweepIntervalMs: options.sweepIntervalMs ?? config.session.sweepMs,
+    ledger,
+    store: options.sessionStore,
+    sessionCookieName: config.session.cookie,
+    absoluteSessionMs: config.session.absoluteMs,
+    // An instance killed with events in its spool: a live one takes them over (its own restart may never come).
+    onSweepTick: () => replay(spool.recover()),
   })
   logger.info(`recording LOGIN, LOGINERROR, LOGOUT and SESSIONTIMEOUT to ${delivery.sink.description}`)
-  const recovered = spool.recover()
-  if (recovered.length > 0) logger.info(`replaying ${recovered.length} events that a previous process spooled but did not see stored`)
-  for (const [event, position] of recovered) outbox.enqueue(event, position)
+  replay(spool.recover())
 
   let closing: Promise<void> | undefined
   return {

@@ -1,9 +1,11 @@
 /**
  * The event types authtrail records. The first four are Showcase's; a procedure written for Showcase
- * receives exactly these names in its `type` parameter. AUDIT_GAP says that events were not durably
+ * receives exactly these names in its `type` parameter. SESSIONEND is an authenticated session that ended
+ * neither by logout nor by idle expiry (a new login over it, the absolute lifetime, the app destroying it),
+ * with the reason in errorData's message. AUDIT_GAP says that events were not durably
  * spooled for a while (the disk refused the spool), with how many and when.
  */
-export const AUDIT_EVENT_TYPES = ['LOGIN', 'LOGINERROR', 'LOGOUT', 'SESSIONTIMEOUT', 'AUDIT_GAP'] as const
+export const AUDIT_EVENT_TYPES = ['LOGIN', 'LOGINERROR', 'LOGOUT', 'SESSIONTIMEOUT', 'SESSIONEND', 'AUDIT_GAP'] as const
 
 /** One of {@link AUDIT_EVENT_TYPES}. */
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number]

@@ -27,6 +27,26 @@ CREATE TABLE IF NOT EXISTS securitylog (
   KEY securitylog_ip (ip(64), time)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 
+-- The session ledger (see procedures/securitylogging.sql): one row per authenticated session, claimed by
+-- one app instance at a time when due, so that N instances report each timeout once.
+CREATE TABLE IF NOT EXISTS securitylog_session (
+  session_id          VARCHAR(128) CHARACTER SET ascii NOT NULL PRIMARY KEY,
+  sealed_id           VARCHAR(1024) CHARACTER SET ascii NOT NULL,
+  username            VARCHAR(1024) NOT NULL DEFAULT '',
+  user_id             VARCHAR(1024) NOT NULL DEFAULT '',
+  profile             TEXT NOT NULL,
+  ip                  VARCHAR(1024) NOT NULL DEFAULT '',
+  user_agent          TEXT NOT NULL,
+  login_time          DATETIME(3) NOT NULL,
+  expires_at          DATETIME(3) NOT NULL,
+  absolute_expires_at DATETIME(3) NULL,
+  due_at              DATETIME(3) NOT NULL,
+  ended               VARCHAR(16) NULL,
+  claimed_by          VARCHAR(128) NULL,
+  claimed_until       DATETIME(3) NULL,
+  KEY securitylog_session_due (due_at)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+
 DELIMITER //
 
 -- ExtractValue() returns text still entity-escaped ("a &amp; b"); these are the references authtrail's
@@ -90,4 +110,6 @@ PREPARE authtrail_statement FROM @authtrail_grant; EXECUTE authtrail_statement; 
 SET @authtrail_grant = CONCAT('GRANT INSERT ON `', DATABASE(), '`.`securitylog` TO authtrail_writer');
 PREPARE authtrail_statement FROM @authtrail_grant; EXECUTE authtrail_statement; DEALLOCATE PREPARE authtrail_statement;
 SET @authtrail_grant = CONCAT('GRANT SELECT ON `', DATABASE(), '`.`securitylog` TO authtrail_reader');
+PREPARE authtrail_statement FROM @authtrail_grant; EXECUTE authtrail_statement; DEALLOCATE PREPARE authtrail_statement;
+SET @authtrail_grant = CONCAT('GRANT SELECT, INSERT, UPDATE, DELETE ON `', DATABASE(), '`.`securitylog_session` TO authtrail_writer');
 PREPARE authtrail_statement FROM @authtrail_grant; EXECUTE authtrail_statement; DEALLOCATE PREPARE authtrail_statement;

@@ -4,10 +4,10 @@ import { hookPassport } from './passport-hooks.js'
 import type { PassportLike, StrategyLike } from './passport-hooks.js'
 import { captureEvent, detachedEvent, NO_USER, userAgentOf } from './request-facts.js'
 import type { FactLimits, RequestLike, UserFacts } from './request-facts.js'
-import { createMemoryLedger } from './session-ledger.js'
+import type { SessionLedger } from './session-ledger.js'
+import { createSessionWatch } from './session-watch.js'
 import { hookStoreDestroy } from './store-hooks.js'
 import type { SessionStoreLike } from './store-hooks.js'
-import { watchTimeouts } from './session-timeouts.js'
 import type { SessionReader } from './session-timeouts.js'
 
 /** How authtrail reads an app's user object. Each function gets what passport put in `req.user`. */
@@ -40,6 +40,16 @@ export interface CaptureOptions {
   readonly strict: boolean
   readonly logger: Logger
   readonly sweepIntervalMs: number
+  /** Where authenticated sessions are watched for expiry: this process's memory or the audit database. */
+  readonly ledger: SessionLedger
+  /** The session store, when the app names it; otherwise the first request's `req.sessionStore`. */
+  readonly store?: (SessionStoreLike & SessionReader) | undefined
+  /** express-session's cookie name. */
+  readonly sessionCookieName: string
+  /** Absolute session lifetime in ms; 0 for none. */
+  readonly absoluteSessionMs: number
+  /** Runs on each sweep tick. */
+  readonly onSweepTick?: () => void
 }
 
 export interface Capture {
@@ -120,9 +130,8 @@ export function createCapture(options: CaptureOptions): Capture {
   const profile = options.user.profile ?? defaultProfile
   // Per instance, never on the request object's prototype: two instances must not see each other's state.
   const LOGGED_IN_USER = Symbol('authtrail.user')
-  const ledger = createMemoryLedger()
   const unhooks: Array<() => void> = []
-  let store: (SessionStoreLike & SessionReader) | undefined
+  let store: (SessionStoreLike & SessionReader) | undefined = options.store
   const warned = new Set<string>()
   const warnOnce = (key: string, message: string): void => {
     if (warned.has(key)) return
@@ -133,53 +142,53 @@ export function createCapture(options: CaptureOptions): Capture {
   const userFacts = (user: unknown): UserFacts =>
     user === undefined || user === null ? NO_USER : { username: username(user), userId: userId(user), profile: profile(user) }
 
-  const expiresAt = (req: AuditedRequest): number | undefined => {
-    const maxAge = req.session?.cookie?.originalMaxAge
-    if (typeof maxAge === 'number' && maxAge > 0) return Date.now() + maxAge
-    warnOnce('no-max-age', 'express-session has no cookie.maxAge, so sessions never expire on the server and SESSIONTIMEOUT cannot be recorded; set cookie: { maxAge }')
-    return undefined
+  const watch = createSessionWatch({
+    ledger: options.ledger,
+    record: (event) => void record(event),
+    store: () => store,
+    cookieName: options.sessionCookieName,
+    absoluteMs: options.absoluteSessionMs,
+    sweepIntervalMs: options.sweepIntervalMs,
+    ...(options.onSweepTick ? { onTick: options.onSweepTick } : {}),
+    warn: warnOnce,
+  })
+  const hookStore = (target: SessionStoreLike & SessionReader): void => {
+    unhooks.push(hookStoreDestroy(target, watch.destroyed))
   }
-
-  /** Starts watching an authenticated session, or moves its expiry if it is watched already. */
-  const watch = (req: AuditedRequest, user: unknown, known?: { facts: UserFacts; auditSessionId: string }): void => {
-    const sessionId = req.sessionID
-    const expiry = expiresAt(req)
-    if (sessionId === undefined || expiry === undefined || ledger.touch(sessionId, expiry)) return
-    ledger.add(sessionId, {
-      user: known?.facts ?? userFacts(user),
-      auditSessionId: known?.auditSessionId ?? hashSessionId(sessionId),
-      ip: req.ip ?? '',
-      userAgent: userAgentOf(req, limits),
-      expiresAt: expiry,
-    })
-  }
+  if (store) hookStore(store)
 
   unhooks.push(
     hookPassport(
       passport,
       {
+        beforeLogin(request) {
+          watch.beforeLogin(request as AuditedRequest)
+        },
         login(request, user) {
           const req = request as AuditedRequest
           req[LOGGED_IN_USER] = user
           const facts = userFacts(user)
           const auditSessionId = hashSessionId(req.sessionID ?? '')
-          if (!record(captureEvent('LOGIN', req, auditSessionId, facts, limits), options.strict) && options.strict) {
+          const event = captureEvent('LOGIN', req, auditSessionId, facts, limits)
+          if (!record(event, options.strict) && options.strict) {
             return Object.assign(new Error('Login refused: the audit trail cannot record it right now (authtrail strict mode). Try again shortly.'), {
               status: 503,
               statusCode: 503,
               expose: true,
             })
           }
-          watch(req, user, { facts, auditSessionId })
+          watch.loggedIn(req, { user: facts, auditSessionId, ip: event.ip, userAgent: event.userAgent })
           return undefined
         },
         logout(request) {
           // Taken before passport clears the user and regenerates the session.
           const req = request as AuditedRequest
-          const entry = req.sessionID === undefined ? undefined : ledger.remove(req.sessionID)
-          const facts = entry?.user ?? userFacts(req[LOGGED_IN_USER])
-          const event = captureEvent('LOGOUT', req, entry?.auditSessionId ?? hashSessionId(req.sessionID ?? ''), facts, limits)
-          return () => record(event)
+          const event = captureEvent('LOGOUT', req, hashSessionId(req.sessionID ?? ''), userFacts(req[LOGGED_IN_USER]), limits)
+          const done = watch.loggingOut(req)
+          return () => {
+            done()
+            record(event)
+          }
         },
         failure(request, strategyName, strategy: StrategyLike, outcome) {
           const req = request as AuditedRequest
@@ -198,14 +207,6 @@ export function createCapture(options: CaptureOptions): Capture {
     ),
   )
 
-  const timeouts = watchTimeouts({
-    ledger,
-    store: () => store,
-    intervalMs: options.sweepIntervalMs,
-    expired: (entry) => record(detachedEvent('SESSIONTIMEOUT', entry.expiresAt, entry.auditSessionId, entry.user, entry.ip, entry.userAgent)),
-    error: (message) => warnOnce(`sweep:${message}`, message),
-  })
-
   const middleware: Capture['middleware'] = (request, _res, next) => {
     const req = request as AuditedRequest
     if (req.session === undefined) {
@@ -214,24 +215,25 @@ export function createCapture(options: CaptureOptions): Capture {
     }
     if (req.sessionStore !== undefined && store === undefined) {
       store = req.sessionStore
-      unhooks.push(hookStoreDestroy(store, (sessionId) => void ledger.remove(sessionId)))
+      hookStore(store)
     }
+    watch.arrived(req)
     // passport.initialize() sets _userProperty, so it is read per request rather than at start.
     const user = req[passport._userProperty ?? 'user']
     if (user !== undefined && user !== null) {
       req[LOGGED_IN_USER] = user
-      // Also adopts sessions authenticated before this process started.
-      watch(req, user)
+      // Also adopts sessions authenticated before this process started, or on another instance.
+      watch.seen(req, () => ({ user: userFacts(user), auditSessionId: hashSessionId(req.sessionID ?? ''), ip: req.ip ?? '', userAgent: userAgentOf(req, limits) }))
     }
     next()
   }
 
   return {
     middleware,
-    sessions: () => ledger.size,
-    sweep: timeouts.sweep,
+    sessions: watch.sessions,
+    sweep: watch.sweep,
     stop() {
-      timeouts.stop()
+      watch.stop()
       for (const unhook of unhooks.splice(0)) unhook()
     },
   }

@@ -38,6 +38,8 @@ export interface PassportLike {
 
 /** What the hooks report to; each call is already guarded so an audit failure never breaks a login. */
 export interface PassportHandlers {
+  /** Before passport logs a user in (and regenerates the session), with the old session still in place. */
+  beforeLogin(req: unknown): void
   /**
    * After a successful session login; `req.sessionID` is the regenerated id. Returning an error refuses
    * the login after all (strict mode): passport's session data is removed and the error is passed on.
@@ -76,6 +78,7 @@ export function hookPassport(passport: PassportLike, handlers: PassportHandlers,
     }
   }
   const failure = guard(handlers.failure)
+  const beforeLogin = guard(handlers.beforeLogin)
   const logout = (req: unknown): (() => void) => {
     if (!active) return () => {}
     try {
@@ -97,6 +100,7 @@ export function hookPassport(passport: PassportLike, handlers: PassportHandlers,
       cb = options as typeof cb
       options = {}
     }
+    beforeLogin(req)
     return originalLogIn.call(this, req, user, options, function (err?: unknown) {
       if (err) return cb(err)
       const refusal = login(req, user)

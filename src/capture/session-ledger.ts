@@ -2,63 +2,114 @@ import type { UserFacts } from './request-facts.js'
 
 /**
  * One authenticated session as authtrail last saw it. Kept because express-session's stores delete
- * expired sessions without telling anyone (MemoryStore lazily, others by TTL or a prune timer): the
- * ledger is how a timeout is noticed at all.
+ * expired sessions without telling anyone (MemoryStore lazily, connect-pg-simple by a prune timer, Redis
+ * by TTL): the ledger is how a timeout is noticed at all.
  */
 export interface LedgerEntry {
   readonly user: UserFacts
-  /** The id as it is written to the audit trail (already hashed). */
+  /** The id as it is written to the audit trail (a keyed hash unless raw ids were chosen). */
   readonly auditSessionId: string
   readonly ip: string
   readonly userAgent: string
-  /** Epoch ms at which the session store considers the session expired. */
-  expiresAt: number
+  /** Epoch ms of the login (or of the first request this ledger saw for a session adopted later). */
+  readonly loginTime: number
+  /** Epoch ms at which the session store considers the session expired, as last known. */
+  readonly expiresAt: number
+  /** Epoch ms at which the session ends whatever its activity, when an absolute lifetime is configured. */
+  readonly absoluteExpiresAt: number | undefined
+}
+
+/** A due session that one sweep holds until it is reported, extended or its lease runs out. */
+export interface LedgerClaim {
+  /** The session store's id (unsealed), to ask the store whether the session still exists. */
+  readonly sessionId: string
+  readonly entry: LedgerEntry
+  /**
+   * True when an earlier claimer confirmed the expiry and then died before reporting it: the store was
+   * already asked, the timeout only remains to be recorded.
+   */
+  readonly confirmed: boolean
 }
 
 /**
- * Authenticated sessions by raw session id, in this process's memory. Raw ids never leave the process;
- * entries are removed when a session ends by logout, by a new login or by explicit destruction, so that
- * only a real expiry is reported as SESSIONTIMEOUT (Showcase reported every non-logout end as one).
+ * Authenticated sessions by the store's session id, shared by every instance that uses the same ledger.
+ * Ends other than expiry (logout, a new login, destruction) remove the entry, so that only a real expiry
+ * is reported as SESSIONTIMEOUT (Showcase reported every non-logout end as one).
+ *
+ * Expiry is reported in three steps so that neither a crash nor a concurrent logout can make it wrong:
+ * {@link claimDue} (a lease), {@link SessionLedger.expire} once the store confirms the session is gone
+ * (fails if a logout removed it meanwhile), then {@link SessionLedger.forget} once the event is spooled.
+ * A claimer killed between the last two leaves a confirmed entry whose lease runs out; the next sweep
+ * reports it again with the same event id, which the procedures ignore if it was stored already.
  */
 export interface SessionLedger {
-  /** Moves an entry's expiry; returns false when the session is not in the ledger. */
-  touch(sessionId: string, expiresAt: number): boolean
-  add(sessionId: string, entry: LedgerEntry): void
-  get(sessionId: string): LedgerEntry | undefined
-  /** Removes a session that ended for a reason other than expiry; returns what it held. */
-  remove(sessionId: string): LedgerEntry | undefined
-  /** Sessions whose expiry is at or before `now`, to be confirmed with the store before they are reported. */
-  due(now: number): Array<readonly [sessionId: string, entry: LedgerEntry]>
-  readonly size: number
+  /** Where the entries live, for messages. */
+  readonly description: string
+  /** Starts watching a session; `replace` (a login) overwrites an entry, otherwise an existing one is kept. */
+  add(sessionId: string, entry: LedgerEntry, replace: boolean): Promise<void>
+  /** Removes a session that ended for a reason other than expiry; resolves to what it held, if anything. */
+  remove(sessionId: string): Promise<LedgerEntry | undefined>
+  /**
+   * Claims up to `limit` sessions due at `now` (or exactly `sessionId`, whatever its expiry, when the store
+   * is known to have replaced it) for `leaseMs`.
+   */
+  claimDue(now: number, limit: number, leaseMs: number, sessionId?: string): Promise<LedgerClaim[]>
+  /** The store still has the session: releases the claim with the store's expiry. */
+  extend(claim: LedgerClaim, expiresAt: number): Promise<void>
+  /** The store no longer has the session: resolves false when it was removed meanwhile (a logout won). */
+  expire(claim: LedgerClaim): Promise<boolean>
+  /** The expiry is recorded: the entry goes. */
+  forget(claim: LedgerClaim): Promise<void>
+  /** Sessions watched. */
+  count(): Promise<number>
 }
 
+interface MemoryRow {
+  entry: LedgerEntry
+  claimedUntil: number
+  ended: boolean
+}
+
+/** The ledger of one process, for script procedures (no database to share) and for tests. */
 export function createMemoryLedger(): SessionLedger {
-  const entries = new Map<string, LedgerEntry>()
+  const rows = new Map<string, MemoryRow>()
+  const dueAt = (entry: LedgerEntry): number => Math.min(entry.expiresAt, entry.absoluteExpiresAt ?? Number.POSITIVE_INFINITY)
   return {
-    touch(sessionId, expiresAt) {
-      const entry = entries.get(sessionId)
-      if (!entry) return false
-      entry.expiresAt = expiresAt
+    description: 'this process\'s memory',
+    async add(sessionId, entry, replace) {
+      if (replace || !rows.has(sessionId)) rows.set(sessionId, { entry, claimedUntil: 0, ended: false })
+    },
+    async remove(sessionId) {
+      const row = rows.get(sessionId)
+      if (!row || row.ended) return undefined
+      rows.delete(sessionId)
+      return row.entry
+    },
+    async claimDue(now, limit, leaseMs, only) {
+      const claims: LedgerClaim[] = []
+      for (const [sessionId, row] of only === undefined ? rows : only && rows.has(only) ? [[only, rows.get(only)!] as const] : []) {
+        if (claims.length >= limit) break
+        if (row.claimedUntil > now || (only === undefined && dueAt(row.entry) > now)) continue
+        row.claimedUntil = now + leaseMs
+        claims.push({ sessionId, entry: row.entry, confirmed: row.ended })
+      }
+      return claims
+    },
+    async extend(claim, expiresAt) {
+      const row = rows.get(claim.sessionId)
+      if (row) rows.set(claim.sessionId, { entry: { ...row.entry, expiresAt }, claimedUntil: 0, ended: false })
+    },
+    async expire(claim) {
+      const row = rows.get(claim.sessionId)
+      if (!row) return false
+      row.ended = true
       return true
     },
-    add(sessionId, entry) {
-      entries.set(sessionId, entry)
+    async forget(claim) {
+      rows.delete(claim.sessionId)
     },
-    get(sessionId) {
-      return entries.get(sessionId)
-    },
-    remove(sessionId) {
-      const entry = entries.get(sessionId)
-      entries.delete(sessionId)
-      return entry
-    },
-    due(now) {
-      const due: Array<readonly [string, LedgerEntry]> = []
-      for (const [sessionId, entry] of entries) if (entry.expiresAt <= now) due.push([sessionId, entry])
-      return due
-    },
-    get size() {
-      return entries.size
+    async count() {
+      return rows.size
     },
   }
 }

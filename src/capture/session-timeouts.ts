@@ -1,9 +1,9 @@
-import type { SessionLedger } from './session-ledger.js'
-import type { LedgerEntry } from './session-ledger.js'
+import type { LedgerClaim, LedgerEntry, SessionLedger } from './session-ledger.js'
 
-/** The part of an express-session store the sweep reads. */
+/** The part of an express-session store the sweep uses. */
 export interface SessionReader {
   get(sessionId: string, callback: (err: unknown, session?: StoredSession | null) => void): void
+  destroy(sessionId: string, callback?: (err?: unknown) => void): void
 }
 
 /** A session as a store returns it. */
@@ -12,56 +12,110 @@ export interface StoredSession {
   readonly passport?: { readonly user?: unknown }
 }
 
+/** How a watched session ended, as the sweep found it. */
+export type SessionEnd =
+  | { readonly kind: 'timeout'; readonly entry: LedgerEntry }
+  | { readonly kind: 'absolute'; readonly entry: LedgerEntry }
+  | { readonly kind: 'lost'; readonly entry: LedgerEntry }
+
 export interface TimeoutWatchOptions {
   readonly ledger: SessionLedger
-  /** The session store, once the middleware has seen it. */
+  /** The session store, once known (the option, or the first request's `req.sessionStore`). */
   readonly store: () => SessionReader | undefined
-  /** Called once per expired session, with the time it expired. */
-  readonly expired: (entry: LedgerEntry) => void
+  /**
+   * Called once per ended session: an idle expiry (`timeout`), the absolute lifetime reached (`absolute`;
+   * the sweep has destroyed the session in the store), or a session the store dropped before its expiry
+   * (`lost`). Must record the event before returning (it is spooled synchronously).
+   */
+  readonly ended: (end: SessionEnd) => void
   readonly error: (message: string) => void
   /** @defaultValue 5000 */
   readonly intervalMs?: number
+  /** How long a claim holds before another instance may take the session over. @defaultValue 60000 */
+  readonly leaseMs?: number
+  /** Most sessions claimed per round. @defaultValue 500 */
+  readonly batch?: number
+  /** Runs at the start of each timer tick (e.g. taking over the spool of a killed instance). */
+  readonly onTick?: () => void
 }
 
+export interface TimeoutWatch {
+  stop(): void
+  /** Checks due sessions now, rather than at the next tick. */
+  sweep(): Promise<void>
+  /** Checks one session at once, whatever its expiry: a request arrived with its cookie and the store had no session. */
+  check(sessionId: string): Promise<void>
+}
+
+const read = (store: SessionReader, sessionId: string): Promise<StoredSession | null | undefined> =>
+  new Promise((resolve, reject) => store.get(sessionId, (err, session) => (err ? reject(err) : resolve(session))))
+
+const destroy = (store: SessionReader, sessionId: string): Promise<void> =>
+  new Promise((resolve, reject) => store.destroy(sessionId, (err) => (err ? reject(err) : resolve())))
+
 /**
- * Reports sessions that expired. The ledger only knows when a session should expire; the store decides
- * (express-session refreshes the expiry at the end of each request, and a store may keep its own TTL),
- * so a due session is read back from the store first: gone means expired, present means the ledger
- * learns the new expiry. A store error leaves the session for the next sweep; nothing is guessed.
- * Returns a function that stops the sweep.
+ * Reports sessions that ended without a logout. The ledger knows when a session should expire; the store
+ * decides (express-session refreshes expiry on every request, and a store keeps its own TTL), so a due
+ * session is read back from the store first: gone means expired, present means the ledger learns the
+ * new expiry. Nothing is written per request, and a store error leaves the session for the next round:
+ * nothing is guessed.
  */
-export function watchTimeouts(options: TimeoutWatchOptions): { stop(): void; sweep(): Promise<void> } {
-  const { ledger, expired, error } = options
-  const checking = new Set<string>()
+export function watchTimeouts(options: TimeoutWatchOptions): TimeoutWatch {
+  const { ledger, ended, error } = options
+  const leaseMs = options.leaseMs ?? 60_000
+  const batch = options.batch ?? 500
+  let running: Promise<void> | undefined
 
-  const check = (store: SessionReader, sessionId: string, entry: LedgerEntry): Promise<void> =>
-    new Promise((resolve) => {
-      checking.add(sessionId)
-      store.get(sessionId, (err, session) => {
-        checking.delete(sessionId)
-        resolve()
-        if (err) return error(`could not read session for timeout check: ${(err as Error).message ?? String(err)}; will retry`)
-        if (ledger.get(sessionId) !== entry) return // ended (logout, new login) while the store was read
-        if (!session) {
-          if (ledger.remove(sessionId)) expired(entry)
-          return
-        }
-        if (session.passport?.user === undefined) {
-          ledger.remove(sessionId) // no longer authenticated: ended, not timed out
-          return
-        }
+  const settle = async (store: SessionReader, claim: LedgerClaim, now: number): Promise<void> => {
+    const { entry } = claim
+    const absolute = entry.absoluteExpiresAt !== undefined && entry.absoluteExpiresAt <= now
+    if (!claim.confirmed) {
+      const session = await read(store, claim.sessionId)
+      if (session && session.passport?.user !== undefined && !absolute) {
         const expires = session.cookie?.expires ? new Date(session.cookie.expires).getTime() : Number.NaN
-        ledger.touch(sessionId, Number.isFinite(expires) ? expires : Date.now() + 60_000)
-      })
-    })
-
-  const sweep = async (): Promise<void> => {
-    const store = options.store()
-    if (!store) return
-    const due = ledger.due(Date.now()).filter(([sessionId]) => !checking.has(sessionId))
-    await Promise.all(due.map(([sessionId, entry]) => check(store, sessionId, entry)))
+        // A store without cookie.expires keeps sessions until told otherwise: look again in a lease.
+        return ledger.extend(claim, Number.isFinite(expires) && expires > now ? expires : now + leaseMs)
+      }
+      if (session && session.passport?.user === undefined) {
+        // Still there but no longer authenticated (a logout this ledger did not see): not a timeout.
+        await ledger.remove(claim.sessionId)
+        return
+      }
+      if (session && absolute) await destroy(store, claim.sessionId)
+      if (!(await ledger.expire(claim))) return // a logout or new login removed it meanwhile
+    }
+    ended({ kind: absolute ? 'absolute' : entry.expiresAt <= now ? 'timeout' : 'lost', entry })
+    await ledger.forget(claim)
   }
 
-  const timer = setInterval(() => void sweep(), options.intervalMs ?? 5000).unref()
-  return { stop: () => clearInterval(timer), sweep }
+  const round = async (only?: string): Promise<void> => {
+    const store = options.store()
+    if (!store) return
+    for (;;) {
+      const now = Date.now()
+      const claims = await ledger.claimDue(now, batch, leaseMs, only)
+      const results = await Promise.allSettled(claims.map((claim) => settle(store, claim, now)))
+      for (const result of results) {
+        if (result.status === 'rejected') error(`could not check a session for expiry in ${ledger.description}: ${(result.reason as Error)?.message ?? String(result.reason)}; will retry`)
+      }
+      if (only !== undefined || claims.length < batch) return
+    }
+  }
+
+  const sweep = (): Promise<void> => {
+    running ??= round()
+      .catch((err) => error(`could not look for expired sessions in ${ledger.description}: ${(err as Error).message}; will retry`))
+      .finally(() => (running = undefined))
+    return running
+  }
+
+  const timer = setInterval(() => {
+    options.onTick?.()
+    void sweep()
+  }, options.intervalMs ?? 5000).unref()
+  return {
+    stop: () => clearInterval(timer),
+    sweep,
+    check: (sessionId) => round(sessionId).catch((err) => error(`could not check session for expiry: ${(err as Error).message}`)),
+  }
 }

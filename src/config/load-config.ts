@@ -40,6 +40,12 @@ export const CONFIG_KEYS = {
   sessionId: 'security.logging.sessionid',
   /** Characters of User-Agent kept (longer values are truncated before parsing). */
   userAgentMaxLength: 'security.logging.useragent.maxlength',
+  /** How often expired sessions are looked for, in ms: a timeout is recorded at most this long after it happens. */
+  sessionSweepMs: 'security.logging.session.sweep.ms',
+  /** Absolute session lifetime in minutes, whatever the activity (SESSIONEND when reached); 0 for none. */
+  sessionAbsoluteMinutes: 'security.logging.session.absolute.minutes',
+  /** express-session's cookie name (its `name` option), to notice requests whose session has expired. */
+  sessionCookie: 'security.logging.session.cookie',
 } as const
 
 const DEFAULTS = {
@@ -58,6 +64,9 @@ const DEFAULTS = {
   retryAttempts: '8',
   retryInitialMs: '100',
   retryMaxMs: '30000',
+  sessionSweepMs: '5000',
+  sessionAbsoluteMinutes: '0',
+  sessionCookie: 'connect.sid',
 } as const
 
 /** Where a stored procedure lives. */
@@ -89,6 +98,8 @@ export interface AuthtrailConfig {
   readonly batchSize: number
   /** Longest an event waits for a batch to fill, in ms. */
   readonly batchFlushMs: number
+  /** Session expiry: sweep interval, absolute lifetime (0 for none), express-session's cookie name. */
+  readonly session: { readonly sweepMs: number; readonly absoluteMs: number; readonly cookie: string }
   readonly retry: { readonly maxAttempts: number; readonly initialDelayMs: number; readonly maxDelayMs: number }
   readonly mode: 'fail-open' | 'strict'
   /** Absolute directory of the embedded store. */
@@ -198,6 +209,9 @@ export function parseConfig(properties: Record<string, string>, file: string, cw
     fail(CONFIG_KEYS.userAgentMaxLength, maxLengthText, 'expected a whole number of characters from 64 to 65536')
   }
 
+  const cookieName = get('sessionCookie', DEFAULTS.sessionCookie)
+  if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(cookieName)) fail(CONFIG_KEYS.sessionCookie, cookieName, 'expected a cookie name (express-session\'s `name` option, "connect.sid" by default)')
+
   // A script name like "audit.mjs" has no schema, though it looks like one.
   const schema = (procKind === 'stored-procedure' ? procSchema(proc) : undefined) ?? 'public'
   let table = get('table', DEFAULTS.table)
@@ -223,6 +237,11 @@ export function parseConfig(properties: Record<string, string>, file: string, cw
     sessionIdMode: sessionIdMode as SessionIdMode,
     mode: mode as AuthtrailConfig['mode'],
     userAgentMaxLength,
+    session: {
+      sweepMs: integer('sessionSweepMs', 100, 3_600_000, 'milliseconds'),
+      absoluteMs: integer('sessionAbsoluteMinutes', 0, 525_600, 'minutes') * 60_000,
+      cookie: cookieName,
+    },
     properties: Object.freeze({ ...properties }),
   })
 }

@@ -77,6 +77,8 @@ export function buildDataXml(event: AuditEvent, client: ClientInfo): string {
       return build({ data: clean({ HttpSessionId: event.sessionId }) })
     case 'SESSIONTIMEOUT':
       return build({ data: clean({ HttpSessionId: event.sessionId, UserName: event.username }) })
+    case 'SESSIONEND':
+      return build({ data: clean({ HttpSessionId: event.sessionId, UserName: event.username, Reason: event.message }) })
     case 'AUDIT_GAP':
       return build({ data: clean({
         GapEvents: String(event.gap?.events ?? 0),

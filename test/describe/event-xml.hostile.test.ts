@@ -143,6 +143,8 @@ function expectedData(event: AuditEvent, client: ClientInfo, text: (s: string) =
       return { HttpSessionId: text(event.sessionId) }
     case 'SESSIONTIMEOUT':
       return { HttpSessionId: text(event.sessionId), UserName: text(event.username) }
+    case 'SESSIONEND':
+      return { HttpSessionId: text(event.sessionId), UserName: text(event.username), Reason: text(event.message) }
     case 'AUDIT_GAP':
       return {
         GapEvents: String(event.gap?.events ?? 0),
