@@ -27,13 +27,17 @@ export interface DemoOptions {
   readonly logger?: Logger
   /** Passed to authtrail (tests: a spool that fails on demand). */
   readonly openSpool?: AuthtrailOptions['openSpool']
+  /** express-session store. @defaultValue a new MemoryStore */
+  readonly store?: session.Store
+  /** Cookie signing secret; instances sharing a store must share it. @defaultValue random per start */
+  readonly sessionSecret?: string
 }
 
 export interface Demo {
   readonly app: any
   readonly audit: Authtrail
   /** The session store, so tests can inspect or expire sessions. */
-  readonly store: session.MemoryStore
+  readonly store: session.Store
 }
 
 function escapeHtml(text: string): string {
@@ -64,6 +68,7 @@ export async function createDemo(options: DemoOptions): Promise<Demo> {
     done(null, user ? { id: user.id, username: user.username, email: user.email, admin: user.admin } : false)
   })
 
+  const store = options.store ?? new session.MemoryStore()
   const audit = await authtrail({
     passport: passport as any,
     config: options.config,
@@ -71,8 +76,8 @@ export async function createDemo(options: DemoOptions): Promise<Demo> {
     ...(options.sweepIntervalMs !== undefined ? { sweepIntervalMs: options.sweepIntervalMs } : {}),
     ...(options.logger !== undefined ? { logger: options.logger } : {}),
     ...(options.openSpool !== undefined ? { openSpool: options.openSpool } : {}),
+    sessionStore: store as any,
   })
-  const store = new session.MemoryStore()
   const app = express()
   if (options.trustProxy !== undefined) app.set('trust proxy', options.trustProxy)
   app.disable('x-powered-by')
@@ -80,8 +85,8 @@ export async function createDemo(options: DemoOptions): Promise<Demo> {
   app.use(
     session({
       store,
-      // A fresh secret per start: demo sessions do not survive a restart.
-      secret: randomBytes(32).toString('hex'),
+      // Without a given secret, a fresh one per start: demo sessions then do not survive a restart.
+      secret: options.sessionSecret ?? randomBytes(32).toString('hex'),
       resave: false,
       saveUninitialized: false,
       rolling: true,

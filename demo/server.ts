@@ -1,10 +1,14 @@
 /**
  * `npm start`: the demo on 127.0.0.1, logging to the embedded store in data/.
  * Environment: PORT (3000), SESSION_TIMEOUT_SECONDS (300), AUTHTRAIL_CONFIG
- * (config/generalapp.properties), TRUST_PROXY (unset: X-Forwarded-For is ignored).
+ * (config/generalapp.properties), TRUST_PROXY (unset: X-Forwarded-For is ignored), SESSION_STORE
+ * (memory, postgres or redis; see session-store.ts), SESSION_STORE_URL, SESSION_STORE_NAMESPACE and
+ * SESSION_SECRET (instances sharing a store must share it).
  */
 import express from 'express'
 import { createDemo } from './app.js'
+import { openSessionStore } from './session-store.js'
+import type { SessionStoreKind } from './session-store.js'
 
 function integerEnv(name: string, fallback: number, min: number, max: number): number {
   const raw = process.env[name]
@@ -19,9 +23,17 @@ function integerEnv(name: string, fallback: number, min: number, max: number): n
 
 const port = integerEnv('PORT', 3000, 0, 65535)
 const sessionTimeoutSeconds = integerEnv('SESSION_TIMEOUT_SECONDS', 300, 1, 7 * 24 * 3600)
+const storeKind = (process.env.SESSION_STORE || 'memory') as SessionStoreKind
+if (!['memory', 'postgres', 'redis'].includes(storeKind)) {
+  console.error(`demo: environment variable SESSION_STORE = ${JSON.stringify(storeKind)}: expected memory, postgres or redis`)
+  process.exit(2)
+}
 
 try {
+  const sessions = await openSessionStore(storeKind, process.env.SESSION_STORE_URL, process.env.SESSION_STORE_NAMESPACE)
   const { app, audit } = await createDemo({
+    store: sessions.store,
+    ...(process.env.SESSION_SECRET ? { sessionSecret: process.env.SESSION_SECRET } : {}),
     express,
     config: process.env.AUTHTRAIL_CONFIG || 'config/generalapp.properties',
     sessionTimeoutSeconds,
@@ -37,7 +49,7 @@ try {
   const shutdown = (signal: string) => {
     console.log(`demo: ${signal}, flushing the audit trail`)
     server.close()
-    audit.close().then(() => process.exit(0), (err) => {
+    audit.close().then(() => sessions.close()).then(() => process.exit(0), (err) => {
       console.error(err)
       process.exit(1)
     })

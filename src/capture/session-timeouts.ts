@@ -31,7 +31,7 @@ export interface TimeoutWatchOptions {
   readonly error: (message: string) => void
   /** @defaultValue 5000 */
   readonly intervalMs?: number
-  /** How long a claim holds before another instance may take the session over. @defaultValue 60000 */
+  /** How long a claim holds before another instance may take the session over. @defaultValue ten sweep intervals, at least 5 s */
   readonly leaseMs?: number
   /** Most sessions claimed per round. @defaultValue 500 */
   readonly batch?: number
@@ -62,7 +62,8 @@ const destroy = (store: SessionReader, sessionId: string): Promise<void> =>
  */
 export function watchTimeouts(options: TimeoutWatchOptions): TimeoutWatch {
   const { ledger, ended, error } = options
-  const leaseMs = options.leaseMs ?? 60_000
+  // Long enough to ask the store about a whole batch; short enough that a killed instance's claims return soon.
+  const leaseMs = options.leaseMs ?? Math.max(5000, 10 * (options.intervalMs ?? 5000))
   const batch = options.batch ?? 500
   let running: Promise<void> | undefined
 

@@ -62,7 +62,7 @@ export function splitMariadbScript(script: string): string[] {
   return statements
 }
 
-async function probe(check: () => Promise<unknown>, what: string): Promise<string | undefined> {
+export async function probe(check: () => Promise<unknown>, what: string): Promise<string | undefined> {
   try {
     await check()
     return undefined
