@@ -1,0 +1,92 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { client } from '../helpers/browser-like-client.js'
+import { DATABASES } from '../helpers/databases.js'
+import type { TestNamespace } from '../helpers/databases.js'
+import { startDemoProcess } from '../helpers/demo-process.js'
+import { eventually, sleep } from '../helpers/eventually.js'
+import { SESSION_STORES } from '../helpers/session-stores.js'
+import { tempProject } from '../helpers/temp-project.js'
+
+const INSTANCES = 3
+const SESSIONS = 200
+const TIMEOUT_SECONDS = 4
+
+const postgres = DATABASES.find((d) => d.name === 'postgres')!
+
+for (const store of SESSION_STORES.filter((s) => s.kind !== 'memory')) {
+  for (const kill of [false, true]) {
+    describe.skipIf(postgres.unavailable !== undefined || store.unavailable !== undefined)(`${INSTANCES} app processes sharing ${store.kind} sessions and a PostgreSQL ledger`, () => {
+      let ns: TestNamespace
+      beforeEach(async () => {
+        ns = await postgres.create()
+        // Created once here: three processes racing connect-pg-simple's CREATE TABLE IF NOT EXISTS collide.
+        const sessions = await store.open(ns.id)
+        await new Promise((resolve) => sessions.store.get('warm-up', resolve))
+        await sessions.close()
+      })
+      afterEach(async () => {
+        await ns?.teardown()
+      })
+
+      const count = async (type: string) => {
+        const [row] = await ns.client.query<{ total: string | number; sessions: string | number }>(
+          `SELECT count(*) AS total, count(DISTINCT session_id) AS sessions FROM ${ns.table} WHERE type = $1`,
+          [type],
+        )
+        return { total: Number(row!.total), sessions: Number(row!.sessions) }
+      }
+
+      it(`report exactly ${SESSIONS} timeouts for ${SESSIONS} sessions expiring at once${kill ? ', though one process is killed during the sweep' : ''}`, async () => {
+        const project = tempProject(ns.properties)
+        const env = {
+          AUTHTRAIL_CONFIG: project.config,
+          SESSION_STORE: store.kind,
+          SESSION_STORE_URL: store.url,
+          SESSION_STORE_NAMESPACE: ns.id,
+          SESSION_SECRET: 'shared-by-the-instances',
+          SESSION_TIMEOUT_SECONDS: String(TIMEOUT_SECONDS),
+        }
+        const servers = await Promise.all(Array.from({ length: INSTANCES }, () => startDemoProcess(project.dir, env)))
+        try {
+          // Logins spread over the instances, 20 at a time.
+          let next = 0
+          await Promise.all(
+            Array.from({ length: 20 }, async () => {
+              while (next < SESSIONS) {
+                const n = next++
+                const response = await client(servers[n % INSTANCES]!.url).post('/login', { username: 'alice', password: 'wonderland' })
+                expect(response.location).toBe('/')
+              }
+            }),
+          )
+          const logins = await eventually(async () => {
+            const found = await count('LOGIN')
+            expect(found.total).toBe(SESSIONS)
+            return found
+          })
+          expect(logins.sessions).toBe(SESSIONS)
+
+          if (kill) {
+            // Killed as soon as the first timeouts are stored: mid-sweep, with claims and spooled events of its own.
+            await eventually(async () => expect((await count('SESSIONTIMEOUT')).total).toBeGreaterThan(0), 30_000, 20)
+            await servers[0]!.stop('SIGKILL')
+          }
+          await eventually(async () => expect((await count('SESSIONTIMEOUT')).total).toBe(SESSIONS), 60_000, 250)
+          await sleep(3000) // several more sweeps by every instance: nothing more is reported
+          expect(await count('SESSIONTIMEOUT')).toEqual({ total: SESSIONS, sessions: SESSIONS })
+          const [unmatched] = await ns.client.query<{ n: string | number }>(
+            `SELECT count(*) AS n FROM ${ns.table} t WHERE t.type = 'SESSIONTIMEOUT' AND t.username = 'alice' AND NOT EXISTS (SELECT 1 FROM ${ns.table} l WHERE l.type = 'LOGIN' AND l.session_id = t.session_id)`,
+          )
+          expect(Number(unmatched!.n)).toBe(0)
+          const [left] = await ns.client.query<{ n: string | number }>(`SELECT count(*) AS n FROM ${ns.id}.securitylog_session`)
+          expect(Number(left!.n)).toBe(0)
+        } finally {
+          const outputs = servers.map((s) => s.output()).join('\n')
+          const codes = await Promise.all(servers.map((server) => server.stop()))
+          expect(codes.slice(kill ? 1 : 0), outputs).toEqual(codes.slice(kill ? 1 : 0).map(() => 0))
+          project.remove()
+        }
+      }, 180_000)
+    })
+  }
+}
