@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { SqlClient } from '../deliver/sql-client.js'
 import type { UserProfile } from '../types.js'
-import type { LedgerClaim, LedgerEntry, SessionLedger } from './session-ledger.js'
+import type { LedgerClaim, LedgerEntry, SessionEndKind, SessionLedger } from './session-ledger.js'
 import type { SessionSeal } from './session-seal.js'
 
 export interface DatabaseLedgerOptions {
@@ -151,7 +151,7 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
           // Sealed under another key: some other deployment's row, or edited. Left for its owner.
           continue
         }
-        const claim: LedgerClaim = { sessionId, entry: entryOf(row), confirmed: row.ended !== null }
+        const claim: LedgerClaim = { sessionId, entry: entryOf(row), ended: row.ended === null ? undefined : (row.ended as SessionEndKind) }
         tokens.set(claim, token)
         claimed.push(claim)
       }
@@ -166,11 +166,11 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
       )
     },
 
-    async expire(claim) {
-      if (claim.confirmed) return true
+    async expire(claim, kind) {
+      if (claim.ended !== undefined) return true
       const rows = await client.query(
-        sql(() => `UPDATE ${table} SET ended = 'timeout' WHERE session_id = ${p()} AND claimed_by = ${p()} AND ended IS NULL${pg ? ' RETURNING session_id' : ''}`),
-        [claim.entry.auditSessionId, tokenOf(claim)],
+        sql(() => `UPDATE ${table} SET ended = ${p()} WHERE session_id = ${p()} AND claimed_by = ${p()} AND ended IS NULL${pg ? ' RETURNING session_id' : ''}`),
+        [kind, claim.entry.auditSessionId, tokenOf(claim)],
       )
       return affected(rows) > 0
     },

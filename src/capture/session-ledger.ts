@@ -25,11 +25,14 @@ export interface LedgerClaim {
   readonly sessionId: string
   readonly entry: LedgerEntry
   /**
-   * True when an earlier claimer confirmed the expiry and then died before reporting it: the store was
-   * already asked, the timeout only remains to be recorded.
+   * Set when an earlier claimer confirmed how the session ended and then died before reporting it: the
+   * store was already asked, the event only remains to be recorded.
    */
-  readonly confirmed: boolean
+  readonly ended: SessionEndKind | undefined
 }
+
+/** How a watched session ended without a logout: idle expiry, the absolute lifetime, or the store dropping it early. */
+export type SessionEndKind = 'timeout' | 'absolute' | 'lost'
 
 /**
  * Authenticated sessions by the store's session id, shared by every instance that uses the same ledger.
@@ -56,8 +59,8 @@ export interface SessionLedger {
   claimDue(now: number, limit: number, leaseMs: number, sessionId?: string): Promise<LedgerClaim[]>
   /** The store still has the session: releases the claim with the store's expiry. */
   extend(claim: LedgerClaim, expiresAt: number): Promise<void>
-  /** The store no longer has the session: resolves false when it was removed meanwhile (a logout won). */
-  expire(claim: LedgerClaim): Promise<boolean>
+  /** Records how the session ended, before it is reported: resolves false when it was removed meanwhile (a logout won). */
+  expire(claim: LedgerClaim, kind: SessionEndKind): Promise<boolean>
   /** The expiry is recorded: the entry goes. */
   forget(claim: LedgerClaim): Promise<void>
   /** Sessions watched. */
@@ -67,7 +70,7 @@ export interface SessionLedger {
 interface MemoryRow {
   entry: LedgerEntry
   claimedUntil: number
-  ended: boolean
+  ended: SessionEndKind | undefined
 }
 
 /** The ledger of one process, for script procedures (no database to share) and for tests. */
@@ -77,7 +80,7 @@ export function createMemoryLedger(): SessionLedger {
   return {
     description: 'this process\'s memory',
     async add(sessionId, entry, replace) {
-      if (replace || !rows.has(sessionId)) rows.set(sessionId, { entry, claimedUntil: 0, ended: false })
+      if (replace || !rows.has(sessionId)) rows.set(sessionId, { entry, claimedUntil: 0, ended: undefined })
     },
     async remove(sessionId) {
       const row = rows.get(sessionId)
@@ -91,18 +94,18 @@ export function createMemoryLedger(): SessionLedger {
         if (claims.length >= limit) break
         if (row.claimedUntil > now || (only === undefined && dueAt(row.entry) > now)) continue
         row.claimedUntil = now + leaseMs
-        claims.push({ sessionId, entry: row.entry, confirmed: row.ended })
+        claims.push({ sessionId, entry: row.entry, ended: row.ended })
       }
       return claims
     },
     async extend(claim, expiresAt) {
       const row = rows.get(claim.sessionId)
-      if (row) rows.set(claim.sessionId, { entry: { ...row.entry, expiresAt }, claimedUntil: 0, ended: false })
+      if (row) rows.set(claim.sessionId, { entry: { ...row.entry, expiresAt }, claimedUntil: 0, ended: undefined })
     },
-    async expire(claim) {
+    async expire(claim, kind) {
       const row = rows.get(claim.sessionId)
       if (!row) return false
-      row.ended = true
+      row.ended = kind
       return true
     },
     async forget(claim) {

@@ -1,4 +1,4 @@
-import type { LedgerClaim, LedgerEntry, SessionLedger } from './session-ledger.js'
+import type { LedgerClaim, LedgerEntry, SessionEndKind, SessionLedger } from './session-ledger.js'
 
 /** The part of an express-session store the sweep uses. */
 export interface SessionReader {
@@ -13,10 +13,10 @@ export interface StoredSession {
 }
 
 /** How a watched session ended, as the sweep found it. */
-export type SessionEnd =
-  | { readonly kind: 'timeout'; readonly entry: LedgerEntry }
-  | { readonly kind: 'absolute'; readonly entry: LedgerEntry }
-  | { readonly kind: 'lost'; readonly entry: LedgerEntry }
+export interface SessionEnd {
+  readonly kind: SessionEndKind
+  readonly entry: LedgerEntry
+}
 
 export interface TimeoutWatchOptions {
   readonly ledger: SessionLedger
@@ -69,23 +69,27 @@ export function watchTimeouts(options: TimeoutWatchOptions): TimeoutWatch {
 
   const settle = async (store: SessionReader, claim: LedgerClaim, now: number): Promise<void> => {
     const { entry } = claim
-    const absolute = entry.absoluteExpiresAt !== undefined && entry.absoluteExpiresAt <= now
-    if (!claim.confirmed) {
+    let kind = claim.ended
+    if (kind === undefined) {
       const session = await read(store, claim.sessionId)
-      if (session && session.passport?.user !== undefined && !absolute) {
-        const expires = session.cookie?.expires ? new Date(session.cookie.expires).getTime() : Number.NaN
-        // A store without cookie.expires keeps sessions until told otherwise: look again in a lease.
-        return ledger.extend(claim, Number.isFinite(expires) && expires > now ? expires : now + leaseMs)
-      }
-      if (session && session.passport?.user === undefined) {
+      const alive = session !== null && session !== undefined && session.passport?.user !== undefined
+      if (session && !alive) {
         // Still there but no longer authenticated (a logout this ledger did not see): not a timeout.
         await ledger.remove(claim.sessionId)
         return
       }
-      if (session && absolute) await destroy(store, claim.sessionId)
-      if (!(await ledger.expire(claim))) return // a logout or new login removed it meanwhile
+      const absolute = entry.absoluteExpiresAt !== undefined && entry.absoluteExpiresAt <= now
+      if (alive && !absolute) {
+        const expires = session.cookie?.expires ? new Date(session.cookie.expires).getTime() : Number.NaN
+        // A store without cookie.expires keeps sessions until told otherwise: look again in a lease.
+        return ledger.extend(claim, Number.isFinite(expires) && expires > now ? expires : now + leaseMs)
+      }
+      kind = alive ? 'absolute' : entry.expiresAt <= now ? 'timeout' : 'lost'
+      // Marked before the store is touched, so that the destroy below is not taken for the app's own.
+      if (!(await ledger.expire(claim, kind))) return // a logout or new login removed it meanwhile
     }
-    ended({ kind: absolute ? 'absolute' : entry.expiresAt <= now ? 'timeout' : 'lost', entry })
+    if (kind === 'absolute') await destroy(store, claim.sessionId)
+    ended({ kind, entry })
     await ledger.forget(claim)
   }
 

@@ -100,7 +100,7 @@ export function createSessionWatch(options: SessionWatchOptions): SessionWatch {
     if (end.kind === 'timeout') {
       record({ ...detachedEvent('SESSIONTIMEOUT', entry.expiresAt, entry.auditSessionId, entry.user, entry.ip, entry.userAgent), id: timeoutEventId(entry.auditSessionId, entry.expiresAt) })
     } else if (end.kind === 'absolute') {
-      sessionEnd(entry, entry.absoluteExpiresAt ?? Date.now(), `absolute session lifetime of ${Math.round(options.absoluteMs / 60_000)} minutes reached`)
+      sessionEnd(entry, entry.absoluteExpiresAt ?? Date.now(), `absolute session lifetime of ${options.absoluteMs / 1000} s reached`)
     } else {
       sessionEnd(entry, Date.now(), 'the session store no longer has the session, before its expiry')
     }

@@ -42,8 +42,8 @@ export const CONFIG_KEYS = {
   userAgentMaxLength: 'security.logging.useragent.maxlength',
   /** How often expired sessions are looked for, in ms: a timeout is recorded at most this long after it happens. */
   sessionSweepMs: 'security.logging.session.sweep.ms',
-  /** Absolute session lifetime in minutes, whatever the activity (SESSIONEND when reached); 0 for none. */
-  sessionAbsoluteMinutes: 'security.logging.session.absolute.minutes',
+  /** Absolute session lifetime in seconds, whatever the activity (SESSIONEND when reached); 0 for none. */
+  sessionAbsoluteSeconds: 'security.logging.session.absolute.seconds',
   /** express-session's cookie name (its `name` option), to notice requests whose session has expired. */
   sessionCookie: 'security.logging.session.cookie',
 } as const
@@ -65,7 +65,7 @@ const DEFAULTS = {
   retryInitialMs: '100',
   retryMaxMs: '30000',
   sessionSweepMs: '5000',
-  sessionAbsoluteMinutes: '0',
+  sessionAbsoluteSeconds: '0',
   sessionCookie: 'connect.sid',
 } as const
 
@@ -239,7 +239,7 @@ export function parseConfig(properties: Record<string, string>, file: string, cw
     userAgentMaxLength,
     session: {
       sweepMs: integer('sessionSweepMs', 100, 3_600_000, 'milliseconds'),
-      absoluteMs: integer('sessionAbsoluteMinutes', 0, 525_600, 'minutes') * 60_000,
+      absoluteMs: integer('sessionAbsoluteSeconds', 0, 31_536_000, 'seconds') * 1000,
       cookie: cookieName,
     },
     properties: Object.freeze({ ...properties }),

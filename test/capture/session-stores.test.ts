@@ -109,3 +109,43 @@ for (const { store, database } of CASES) {
     })
   })
 }
+
+describe.skipIf(postgres.unavailable !== undefined)('an absolute session lifetime', () => {
+  let namespace: TestNamespace
+  let project: TempProject
+  let demo: Demo
+  let server: Awaited<ReturnType<typeof listen>>
+
+  beforeAll(async () => {
+    namespace = await postgres.create()
+    project = tempProject({ ...namespace.properties, 'security.logging.session.absolute.seconds': '2' })
+    demo = await createDemo({ express, config: project.config, cwd: project.dir, sessionTimeoutSeconds: 60, sweepIntervalMs: 200, logger: memoryLogger() })
+    server = await listen(demo.app)
+  }, 60_000)
+  afterAll(async () => {
+    await server?.close()
+    await demo?.audit.close()
+    await namespace?.teardown()
+    project?.remove()
+  })
+
+  it('ends an active session when reached: SESSIONEND with the reason, the session destroyed, no SESSIONTIMEOUT', async () => {
+    const browser = client(server.url)
+    await browser.post('/login', { username: 'alice', password: 'wonderland' })
+    await demo.audit.flush()
+    const [login] = await demo.audit.query({ types: ['LOGIN'] })
+    // Busy all along: idle expiry (60 s) never comes near.
+    let signedIn = true
+    for (let i = 0; i < 20 && signedIn; i++) {
+      await sleep(250)
+      signedIn = (await browser.get('/')).text.includes('Signed in as')
+    }
+    expect(signedIn).toBe(false)
+    await demo.audit.flush()
+    const ends = (await demo.audit.query({ types: ['LOGOUT', 'SESSIONTIMEOUT', 'SESSIONEND'] })).filter((r) => r.session_id === login!.session_id)
+    expect(ends).toHaveLength(1)
+    expect(ends[0]).toMatchObject({ type: 'SESSIONEND', username: 'alice' })
+    expect(ends[0]!.data).toContain('<Reason>absolute session lifetime of 2 s reached</Reason>')
+    expect(new Date(ends[0]!.time).getTime() - new Date(login!.time).getTime()).toBeGreaterThanOrEqual(2000)
+  })
+})

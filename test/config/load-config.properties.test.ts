@@ -205,6 +205,27 @@ describe('loadConfig errors name the file, the key and the value', () => {
     expectNames(configError(() => loadConfig(file, dir)), file, 'security.logging.table', 'audit; drop')
   })
 
+  it.each([
+    ['security.logging.session.sweep.ms', '50'],
+    ['security.logging.session.sweep.ms', '5s'],
+    ['security.logging.session.absolute.seconds', '-5'],
+    ['security.logging.session.absolute.seconds', '8h'],
+    ['security.logging.session.cookie', 'my cookie'],
+    ['security.logging.session.cookie', 'sid;x'],
+  ])('rejects %s = %s', (key, value) => {
+    const file = writeProperties(`security.logging.proc = dbo.securitylogging\n${key} = ${value}\n`)
+    expectNames(configError(() => loadConfig(file, dir)), file, key, value)
+  })
+
+  it('reads the session keys, with a sweep every 5 s, no absolute lifetime and connect.sid by default', () => {
+    expect(load('security.logging.proc = dbo.securitylogging\n').session).toEqual({ sweepMs: 5000, absoluteMs: 0, cookie: 'connect.sid' })
+    expect(load('security.logging.session.sweep.ms = 250\nsecurity.logging.session.absolute.seconds = 28800\nsecurity.logging.session.cookie = app.sid\n').session).toEqual({
+      sweepMs: 250,
+      absoluteMs: 28_800_000,
+      cookie: 'app.sid',
+    })
+  })
+
   it('names the absolute path of a properties file that does not exist', () => {
     const err = configError(() => loadConfig('config/missing.properties', dir))
     expect(err.message).toContain(path.join(dir, 'config', 'missing.properties'))

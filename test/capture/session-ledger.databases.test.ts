@@ -1,0 +1,145 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { createDatabaseLedger } from '../../src/capture/session-ledger-database.js'
+import { createMemoryLedger } from '../../src/capture/session-ledger.js'
+import type { LedgerEntry, SessionLedger } from '../../src/capture/session-ledger.js'
+import { createSessionSeal } from '../../src/capture/session-seal.js'
+import { createSessionIdHasher } from '../../src/capture/session-id.js'
+import { DATABASES } from '../helpers/databases.js'
+import type { TestNamespace } from '../helpers/databases.js'
+
+const KEY = Buffer.from('ledger-test-key-0123456789abcdef0123456789', 'utf8')
+const hash = createSessionIdHasher('hmac', KEY)
+
+const entry = (sessionId: string, expiresAt: number, extra: Partial<LedgerEntry> = {}): LedgerEntry => ({
+  user: { username: 'alice', userId: '7', profile: { email: 'a@example.org' } },
+  auditSessionId: hash(sessionId),
+  ip: '192.0.2.1',
+  userAgent: 'Mozilla/5.0 <script>',
+  loginTime: 1_000,
+  expiresAt,
+  absoluteExpiresAt: undefined,
+  ...extra,
+})
+
+interface Backend {
+  readonly name: string
+  readonly unavailable: string | undefined
+  open(): Promise<{ ledger: () => SessionLedger; reset(): Promise<void>; close(): Promise<void>; namespace?: TestNamespace }>
+}
+
+const BACKENDS: Backend[] = [
+  {
+    name: 'memory',
+    unavailable: undefined,
+    async open() {
+      let ledger = createMemoryLedger()
+      return { ledger: () => ledger, reset: async () => void (ledger = createMemoryLedger()), close: async () => {} }
+    },
+  },
+  ...DATABASES.map((db): Backend => ({
+    name: db.name,
+    unavailable: db.unavailable,
+    async open() {
+      const namespace = await db.create()
+      // Each call is another instance on the same table.
+      const ledger = () => createDatabaseLedger({ client: namespace.client, auditTable: namespace.table, hashSessionId: hash, seal: createSessionSeal(KEY) })
+      return { ledger, reset: () => namespace.admin('DELETE FROM securitylog_session'), close: () => namespace.teardown(), namespace }
+    },
+  })),
+]
+
+for (const backend of BACKENDS) {
+  describe.skipIf(backend.unavailable !== undefined)(`the session ledger in ${backend.name}`, () => {
+    let opened: Awaited<ReturnType<Backend['open']>>
+    beforeAll(async () => {
+      opened = await backend.open()
+    }, 60_000)
+    afterAll(async () => {
+      await opened?.close()
+    })
+    beforeEach(async () => {
+      await opened.reset()
+    })
+
+    it('gives due sessions back with every fact, the store id unsealed, and claims each once per lease', async () => {
+      const a = opened.ledger()
+      await a.add('due-1', entry('due-1', 5_000), true)
+      await a.add('later-1', entry('later-1', 50_000), true)
+      const claims = await a.claimDue(10_000, 100, 60_000)
+      expect(claims.map((c) => c.sessionId)).toEqual(['due-1'])
+      expect(claims[0]!.entry).toEqual(entry('due-1', 5_000))
+      expect(claims[0]!.ended).toBeUndefined()
+      // A second instance finds nothing to claim while the lease holds, and takes it over once it ran out.
+      const b = backend.name === 'memory' ? a : opened.ledger()
+      expect(await b.claimDue(10_000, 100, 60_000)).toEqual([])
+      const takenOver = await b.claimDue(80_000, 100, 60_000)
+      expect(takenOver.map((c) => c.sessionId).sort()).toEqual(['due-1', 'later-1'])
+      for (const claim of takenOver) await b.extend(claim, 1_000_000)
+    })
+
+    it('reports an expiry once: expire, then forget; a removed session cannot be expired', async () => {
+      const ledger = opened.ledger()
+      await ledger.add('gone', entry('gone', 2_000_000), true)
+      await ledger.add('out', entry('out', 2_000_000), true)
+      const claims = await ledger.claimDue(2_000_001, 100, 1_000)
+      const gone = claims.find((c) => c.sessionId === 'gone')!
+      const out = claims.find((c) => c.sessionId === 'out')!
+      expect(await ledger.remove('out')).toEqual(entry('out', 2_000_000))
+      expect(await ledger.expire(out, 'timeout')).toBe(false)
+      expect(await ledger.expire(gone, 'timeout')).toBe(true)
+      // An expired session is no longer removable (the report is under way) ...
+      expect(await ledger.remove('gone')).toBeUndefined()
+      // ... and comes back, marked, to whoever claims it after a claimer died before forgetting it.
+      const again = await ledger.claimDue(2_000_002 + 1_000, 100, 1_000)
+      expect(again.map((c) => [c.sessionId, c.ended])).toEqual([['gone', 'timeout']])
+      await ledger.forget(again[0]!)
+      expect(await ledger.claimDue(9_000_000, 100, 1_000)).toHaveLength(0)
+    })
+
+    it('keeps an existing entry on adoption and replaces it on login', async () => {
+      const ledger = opened.ledger()
+      await ledger.add('s', entry('s', 3_000_000), true)
+      await ledger.add('s', entry('s', 3_000_000, { ip: '198.51.100.9' }), false)
+      expect((await ledger.remove('s'))?.ip).toBe('192.0.2.1')
+      await ledger.add('s', entry('s', 3_000_000), true)
+      await ledger.add('s', entry('s', 3_000_000, { ip: '198.51.100.9' }), true)
+      expect((await ledger.remove('s'))?.ip).toBe('198.51.100.9')
+    })
+
+    // Only the database ledgers hold rows that someone else could read, or share them between instances.
+    if (backend.name !== 'memory') it('never stores a session id in clear', async () => {
+      const ledger = opened.ledger()
+      await ledger.add('secret-session-id-123', entry('secret-session-id-123', 4_000_000), true)
+      const table = backend.name === 'mariadb' ? '`securitylog_session`' : `${opened.namespace!.table.split('.')[0]}.securitylog_session`
+      const rows = await opened.namespace!.client.query<Record<string, unknown>>(`SELECT * FROM ${table}`)
+      expect(JSON.stringify(rows)).not.toContain('secret-session-id-123')
+      expect(await ledger.remove('secret-session-id-123')).toBeDefined()
+    })
+
+    if (backend.name === 'postgres' || backend.name === 'mariadb') it('lets concurrent instances claim disjoint sets', async () => {
+      const writer = opened.ledger()
+      for (let i = 0; i < 300; i++) await writer.add(`many-${i}`, entry(`many-${i}`, 5_000_000 + i), true)
+      const instances = [opened.ledger(), opened.ledger(), opened.ledger()]
+      const claimed = await Promise.all(instances.map((l) => l.claimDue(6_000_000, 50, 60_000)))
+      const more = await Promise.all(instances.map((l) => l.claimDue(6_000_000, 500, 60_000)))
+      const ids = [...claimed, ...more].flat().map((c) => c.sessionId)
+      expect(ids).toHaveLength(300)
+      expect(new Set(ids).size).toBe(300)
+    })
+
+    if (backend.name === 'postgres') it('finds due sessions through the index on due_at, not by scanning the table', async () => {
+      const schema = opened.namespace!.id
+      await opened.namespace!.admin(
+        `INSERT INTO securitylog_session (session_id, sealed_id, profile, user_agent, login_time, expires_at, due_at)
+         SELECT 'bulk-' || g, 'x', '{}', '', now(), now() + g * interval '1 second', now() + g * interval '1 second' FROM generate_series(1, 50000) g;
+         ANALYZE securitylog_session`,
+      )
+      const plan = await opened.namespace!.client.query<{ 'QUERY PLAN': string }>(
+        `EXPLAIN SELECT session_id FROM ${schema}.securitylog_session WHERE due_at <= now() + interval '10 seconds' AND (claimed_until IS NULL OR claimed_until < now()) ORDER BY due_at LIMIT 500 FOR UPDATE SKIP LOCKED`,
+      )
+      const text = plan.map((r) => r['QUERY PLAN']).join('\n')
+      expect(text).toContain('securitylog_session_due_idx')
+      expect(text).not.toMatch(/Seq Scan/)
+    })
+  })
+}
