@@ -90,3 +90,43 @@ for (const store of SESSION_STORES.filter((s) => s.kind !== 'memory')) {
     })
   }
 }
+
+describe.skipIf(postgres.unavailable !== undefined)('a restart forgets no session', () => {
+  let ns: TestNamespace
+  beforeEach(async () => {
+    ns = await postgres.create()
+    const sessions = await SESSION_STORES.find((s) => s.kind === 'postgres')!.open(ns.id)
+    await new Promise((resolve) => sessions.store.get('warm-up', resolve))
+    await sessions.close()
+  })
+  afterEach(async () => {
+    await ns?.teardown()
+  })
+
+  it('reports the timeout of a session that expired while no instance was running, after the next start', async () => {
+    const project = tempProject(ns.properties)
+    const env = { AUTHTRAIL_CONFIG: project.config, SESSION_STORE: 'postgres', SESSION_STORE_NAMESPACE: ns.id, SESSION_SECRET: 'restart', SESSION_TIMEOUT_SECONDS: '2' }
+    try {
+      const first = await startDemoProcess(project.dir, env)
+      expect((await client(first.url).post('/login', { username: 'alice', password: 'wonderland' })).location).toBe('/')
+      expect(await first.stop()).toBe(0)
+      await sleep(3000) // expired with nobody watching
+      const [before] = await ns.client.query<{ n: string | number }>(`SELECT count(*) AS n FROM ${ns.table} WHERE type = 'SESSIONTIMEOUT'`)
+      expect(Number(before!.n)).toBe(0)
+      const second = await startDemoProcess(project.dir, env)
+      try {
+        const [timeout] = await eventually(async () => {
+          const rows = await ns.client.query<{ username: string; session_id: string }>(`SELECT username, session_id FROM ${ns.table} WHERE type = 'SESSIONTIMEOUT'`)
+          expect(rows).toHaveLength(1)
+          return rows
+        }, 20_000)
+        const [login] = await ns.client.query<{ session_id: string }>(`SELECT session_id FROM ${ns.table} WHERE type = 'LOGIN'`)
+        expect(timeout).toEqual({ username: 'alice', session_id: login!.session_id })
+      } finally {
+        await second.stop()
+      }
+    } finally {
+      project.remove()
+    }
+  }, 60_000)
+})
