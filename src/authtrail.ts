@@ -242,6 +242,7 @@ async function start(options: AuthtrailOptions, config: AuthtrailConfig, deliver
     close(timeoutMs) {
       closing ??= (async () => {
         capture.stop()
+        await ledger.close().catch((err) => logger.warn(`could not write new sessions to the session ledger ${ledger.description}: ${(err as Error).message}`))
         if (gap) {
           // The spool never came back: the gap is recorded from memory before the queue drains.
           closeGap()

@@ -29,6 +29,17 @@ export async function hasSessionLedger(client: SqlClient, auditTable: string): P
   }
 }
 
+/** Ledger rows written per statement, and the longest a login's row waits for others. */
+const ADD_BATCH = 500
+const ADD_DELAY_MS = 20
+
+interface PendingAdd {
+  readonly sessionId: string
+  readonly entry: LedgerEntry
+  readonly replace: boolean
+  readonly waiters: ReadonlyArray<{ resolve(): void; reject(err: unknown): void }>
+}
+
 interface Row {
   session_id: string
   sealed_id: string
@@ -94,31 +105,85 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
     return token
   }
 
+  const pending = new Map<string, PendingAdd>()
+  let timer: NodeJS.Timeout | undefined
+  const insertRows = async (rows: readonly PendingAdd[], replace: boolean): Promise<void> => {
+    if (rows.length === 0) return
+    const values: unknown[] = []
+    const text = sql(() => {
+      const tuples = rows.map(({ sessionId, entry }) => {
+        values.push(
+          entry.auditSessionId, seal.seal(sessionId), entry.user.username, entry.user.userId, JSON.stringify(entry.user.profile), entry.ip, entry.userAgent,
+          entry.loginTime, entry.expiresAt, entry.absoluteExpiresAt ?? null, Math.min(entry.expiresAt, entry.absoluteExpiresAt ?? Number.POSITIVE_INFINITY),
+        )
+        return `(${p()}, ${p()}, ${p()}, ${p()}, ${p()}, ${p()}, ${p()}, ${time()}, ${time()}, ${time()}, ${time()})`
+      })
+      const insert = `INSERT INTO ${table} (session_id, sealed_id, username, user_id, profile, ip, user_agent, login_time, expires_at, absolute_expires_at, due_at) VALUES ${tuples.join(', ')}`
+      const update = 'sealed_id, username, user_id, profile, ip, user_agent, login_time, expires_at, absolute_expires_at, due_at'.split(', ')
+      if (pg) return `${insert} ON CONFLICT (session_id) DO ${replace ? `UPDATE SET ${update.map((c) => `${c} = EXCLUDED.${c}`).join(', ')}, ended = NULL, claimed_by = NULL, claimed_until = NULL` : 'NOTHING'}`
+      return replace
+        ? `${insert} ON DUPLICATE KEY UPDATE ${update.map((c) => `${c} = VALUES(${c})`).join(', ')}, ended = NULL, claimed_by = NULL, claimed_until = NULL`
+        : insert.replace(/^INSERT/, 'INSERT IGNORE')
+    })
+    await client.query(text, values)
+  }
+  /** The statement writing the last batch, while it runs: a removal waits for it, or would miss its row. */
+  let writing: Promise<void> | undefined
+  function flush(): Promise<void> {
+    clearTimeout(timer)
+    timer = undefined
+    if (pending.size === 0) return writing ?? Promise.resolve()
+    const batch = [...pending.values()]
+    pending.clear()
+    const previous = writing
+    const current = (async () => {
+      await previous
+      await write(batch)
+    })().finally(() => {
+      if (writing === current) writing = undefined
+    })
+    writing = current
+    return current
+  }
+  async function write(batch: readonly PendingAdd[]): Promise<void> {
+    try {
+      // Adoptions first: a login queued in the same batch then overwrites what an adoption kept.
+      await insertRows(batch.filter((add) => !add.replace), false)
+      await insertRows(batch.filter((add) => add.replace), true)
+      for (const add of batch) for (const waiter of add.waiters) waiter.resolve()
+    } catch (err) {
+      for (const add of batch) for (const waiter of add.waiters) waiter.reject(err)
+    }
+  }
+
   return {
     description: `${table} in ${client.description}`,
 
-    async add(sessionId, entry, replace) {
-      const dueAt = Math.min(entry.expiresAt, entry.absoluteExpiresAt ?? Number.POSITIVE_INFINITY)
-      const values = [
-        entry.auditSessionId, seal.seal(sessionId), entry.user.username, entry.user.userId, JSON.stringify(entry.user.profile), entry.ip, entry.userAgent,
-        entry.loginTime, entry.expiresAt, entry.absoluteExpiresAt ?? null, dueAt,
-      ]
-      const text = sql(() => {
-        const insert = `INSERT INTO ${table} (session_id, sealed_id, username, user_id, profile, ip, user_agent, login_time, expires_at, absolute_expires_at, due_at) ` +
-          `VALUES (${p()}, ${p()}, ${p()}, ${p()}, ${p()}, ${p()}, ${p()}, ${time()}, ${time()}, ${time()}, ${time()})`
-        const update = 'sealed_id, username, user_id, profile, ip, user_agent, login_time, expires_at, absolute_expires_at, due_at'.split(', ')
-        if (pg) return `${insert} ON CONFLICT (session_id) DO ${replace ? `UPDATE SET ${update.map((c) => `${c} = EXCLUDED.${c}`).join(', ')}, ended = NULL, claimed_by = NULL, claimed_until = NULL` : 'NOTHING'}`
-        return replace
-          ? `${insert} ON DUPLICATE KEY UPDATE ${update.map((c) => `${c} = VALUES(${c})`).join(', ')}, ended = NULL, claimed_by = NULL, claimed_until = NULL`
-          : insert.replace(/^INSERT/, 'INSERT IGNORE')
+    add(sessionId, entry, replace) {
+      // Logins come in bursts: their rows go in one statement per flush, not a round trip each.
+      return new Promise<void>((resolve, reject) => {
+        const queued = pending.get(sessionId)
+        const waiters = [...(queued?.waiters ?? []), { resolve, reject }]
+        // An adoption never overrides a login queued before it.
+        pending.set(sessionId, queued?.replace && !replace ? { ...queued, waiters } : { sessionId, entry, replace, waiters })
+        if (pending.size >= ADD_BATCH) void flush()
+        else timer ??= setTimeout(() => void flush(), ADD_DELAY_MS).unref()
       })
-      await client.query(text, values)
     },
 
     async remove(sessionId) {
+      // A session that ends before its row was written (a login then a quick logout) never reaches the table.
+      const queued = pending.get(sessionId)
+      if (queued) {
+        pending.delete(sessionId)
+        for (const waiter of queued.waiters) waiter.resolve()
+      }
+      await writing
       const rows = await client.query<Row>(sql(() => `DELETE FROM ${table} WHERE session_id = ${p()} AND ended IS NULL RETURNING ${columns}`), [hashSessionId(sessionId)])
-      return rows[0] === undefined ? undefined : entryOf(rows[0])
+      return rows[0] === undefined ? queued?.entry : entryOf(rows[0])
     },
+
+    close: flush,
 
     async claimDue(now, limit, leaseMs, only) {
       const token = `${instance}:${++claims}`

@@ -65,6 +65,8 @@ export interface SessionLedger {
   forget(claim: LedgerClaim): Promise<void>
   /** Sessions watched. */
   count(): Promise<number>
+  /** Writes what is queued (the database ledger batches new sessions). */
+  close(): Promise<void>
 }
 
 interface MemoryRow {
@@ -114,5 +116,6 @@ export function createMemoryLedger(): SessionLedger {
     async count() {
       return rows.size
     },
+    async close() {},
   }
 }

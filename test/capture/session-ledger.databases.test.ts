@@ -106,6 +106,25 @@ for (const backend of BACKENDS) {
       expect((await ledger.remove('s'))?.ip).toBe('198.51.100.9')
     })
 
+    it('writes a burst of new sessions in one statement, and a session removed meanwhile never reaches the table', async () => {
+      const namespace = opened.namespace
+      let inserts = 0
+      const ledger = namespace
+        ? createDatabaseLedger({
+            client: { ...namespace.client, query: (text: string, params?: readonly unknown[]) => ((inserts += /^INSERT/.test(text) ? 1 : 0), namespace.client.query(text, params)) } as typeof namespace.client,
+            auditTable: namespace.table,
+            hashSessionId: hash,
+            seal: createSessionSeal(KEY),
+          })
+        : opened.ledger()
+      const added = Array.from({ length: 100 }, (_, i) => ledger.add(`burst-${i}`, entry(`burst-${i}`, 7_000_000), true))
+      const removed = ledger.remove('burst-7')
+      await Promise.all(added)
+      expect((await removed)?.auditSessionId).toBe(hash('burst-7'))
+      if (namespace) expect(inserts).toBe(1)
+      expect(await ledger.count()).toBe(99)
+    })
+
     // Only the database ledgers hold rows that someone else could read, or share them between instances.
     if (backend.name !== 'memory') it('never stores a session id in clear', async () => {
       const ledger = opened.ledger()
