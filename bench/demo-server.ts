@@ -62,3 +62,77 @@ export function loginLoad(url: string, seconds: number, connections = 20): Promi
     ],
   })
 }
+
+/** CPU time (user + system, all threads) a process has used, in ms. */
+export function cpuMs(pid: number): number {
+  // Fields 14 and 15 of /proc/<pid>/stat, after the command name in parentheses; in clock ticks (100/s).
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * 10
+}
+
+const median = (values: readonly number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const middle = sorted.length >> 1
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
+}
+
+/** One side of {@link compareLogins}: medians over the rounds. */
+export interface LoginFigures {
+  readonly requestsPerSecond: number
+  readonly p99Ms: number
+  /** Server CPU (all its threads) per request, in µs: steadier than req/s on a shared machine. */
+  readonly cpuMicrosPerRequest: number
+  readonly errors: number
+}
+
+/**
+ * Login load on two demos, warmed once each, then measured in alternating rounds (baseline, audited,
+ * baseline, ...) so that drift of a shared machine falls on both sides; reports the medians and the
+ * median of the per-round ratios.
+ */
+export async function compareLogins(baseline: DemoServer, audited: DemoServer, seconds: number, rounds = 3): Promise<{ baseline: LoginFigures; audited: LoginFigures; ratio: number; cpuRatio: number }> {
+  await loginLoad(baseline.url, seconds)
+  await loginLoad(audited.url, seconds)
+  const measure = async (server: DemoServer) => {
+    const before = cpuMs(server.child.pid!)
+    const result = await loginLoad(server.url, seconds)
+    const cpu = cpuMs(server.child.pid!) - before
+    return { result, cpuMicrosPerRequest: (cpu * 1000) / Math.max(1, result.requests.total) }
+  }
+  const base: Array<Awaited<ReturnType<typeof measure>>> = []
+  const audit: typeof base = []
+  for (let round = 0; round < rounds; round++) {
+    base.push(await measure(baseline))
+    audit.push(await measure(audited))
+  }
+  const figures = (runs: typeof base): LoginFigures => ({
+    requestsPerSecond: Math.round(median(runs.map((r) => r.result.requests.average))),
+    p99Ms: median(runs.map((r) => r.result.latency.p99)),
+    cpuMicrosPerRequest: Math.round(median(runs.map((r) => r.cpuMicrosPerRequest))),
+    errors: runs.reduce((sum, r) => sum + r.result.errors + r.result.non2xx - r.result['3xx'], 0),
+  })
+  return {
+    baseline: figures(base),
+    audited: figures(audit),
+    ratio: Number(median(base.map((b, i) => audit[i]!.result.requests.average / b.result.requests.average)).toFixed(3)),
+    cpuRatio: Number(median(base.map((b, i) => audit[i]!.cpuMicrosPerRequest / b.cpuMicrosPerRequest)).toFixed(3)),
+  }
+}
+
+/** The rows every login benchmark prints, for a comparison made by {@link compareLogins}. */
+export function loginRows(label: string, comparison: Awaited<ReturnType<typeof compareLogins>>): Record<string, string | number> {
+  const { baseline, audited } = comparison
+  return {
+    'login req/s without audit': baseline.requestsPerSecond,
+    [`login req/s with audit (${label})`]: audited.requestsPerSecond,
+    'ratio req/s (audit / none), median of rounds': comparison.ratio,
+    'p99 ms without audit': baseline.p99Ms,
+    'p99 ms with audit': audited.p99Ms,
+    'p99 difference ms': audited.p99Ms - baseline.p99Ms,
+    'server CPU µs per login without audit': baseline.cpuMicrosPerRequest,
+    'server CPU µs per login with audit': audited.cpuMicrosPerRequest,
+    'CPU ratio (audit / none)': comparison.cpuRatio,
+    'errors (audit runs)': audited.errors,
+  }
+}

@@ -7,28 +7,15 @@
  */
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { loginLoad, startDemo, stopDemo } from './demo-server.js'
+import { compareLogins, loginRows, startDemo, stopDemo } from './demo-server.js'
 
-const DURATION_S = Number(process.env.BENCH_DURATION ?? 15)
+const DURATION_S = Number(process.env.BENCH_DURATION ?? 10)
 
 export async function benchLoginEmbedded(): Promise<Record<string, string | number>> {
   const baseline = await startDemo('baseline', { 'security.logging.proc': '' })
   const audited = await startDemo('audited', { 'security.logging.proc': 'dbo.securitylogging', 'security.logging.embedded.dir': 'data' })
   try {
-    // Warm both (JIT, PGlite's first statements), then measure one after the other.
-    await loginLoad(baseline.url, DURATION_S)
-    await loginLoad(audited.url, DURATION_S)
-    const base = await loginLoad(baseline.url, DURATION_S)
-    const audit = await loginLoad(audited.url, DURATION_S)
-    return {
-      'login req/s without audit': Math.round(base.requests.average),
-      'login req/s with audit (embedded PGlite)': Math.round(audit.requests.average),
-      'ratio req/s (audit / none)': Number((audit.requests.average / base.requests.average).toFixed(3)),
-      'p99 ms without audit': base.latency.p99,
-      'p99 ms with audit': audit.latency.p99,
-      'p99 difference ms': audit.latency.p99 - base.latency.p99,
-      'errors (audit run)': audit.errors + audit.non2xx - audit['3xx'],
-    }
+    return loginRows('embedded PGlite', await compareLogins(baseline, audited, DURATION_S))
   } finally {
     await stopDemo(baseline)
     await stopDemo(audited)

@@ -14,11 +14,11 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import { tcpProxy } from '../test/helpers/tcp-proxy.js'
-import { loginLoad, rssMiB, startDemo, stopDemo } from './demo-server.js'
+import { compareLogins, loginLoad, loginRows, rssMiB, startDemo, stopDemo } from './demo-server.js'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const URL = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
-const DURATION_S = Number(process.env.BENCH_DURATION ?? 15)
+const DURATION_S = Number(process.env.BENCH_DURATION ?? 10)
 const OUTAGE_S = Number(process.env.BENCH_OUTAGE_S ?? 60)
 
 function spoolMiB(dir: string): number {
@@ -40,10 +40,7 @@ export async function benchLoginPostgres(): Promise<Record<string, string | numb
     'security.logging.db': URL.replace(/:\d+\//, `:${proxy.port}/`),
   })
   try {
-    await loginLoad(baseline.url, DURATION_S)
-    await loginLoad(audited.url, DURATION_S)
-    const base = await loginLoad(baseline.url, DURATION_S)
-    const audit = await loginLoad(audited.url, DURATION_S)
+    const comparison = await compareLogins(baseline, audited, DURATION_S)
 
     // Memory under the same full load, heap capped: the baseline, then the audited app with its database down.
     const capped = ['--max-old-space-size=256']
@@ -65,12 +62,7 @@ export async function benchLoginPostgres(): Promise<Record<string, string | numb
       await stopDemo(memoryAudit)
     }
     return {
-      'login req/s without audit': Math.round(base.requests.average),
-      'login req/s with audit (PostgreSQL)': Math.round(audit.requests.average),
-      'ratio req/s (audit / none)': Number((audit.requests.average / base.requests.average).toFixed(3)),
-      'p99 ms without audit': base.latency.p99,
-      'p99 ms with audit': audit.latency.p99,
-      'p99 difference ms': audit.latency.p99 - base.latency.p99,
+      ...loginRows('PostgreSQL', comparison),
       [`logins during a ${OUTAGE_S} s outage`]: outage.requests.total,
       'login req/s during the outage': Math.round(outage.requests.average),
       [`RSS growth MiB, baseline under ${OUTAGE_S} s of load (heap capped at 256 MiB)`]: baseAfter - baseBefore,
