@@ -29,6 +29,23 @@ export async function hasSessionLedger(client: SqlClient, auditTable: string): P
   }
 }
 
+/**
+ * Runs a MariaDB statement again when InnoDB chose it as a deadlock victim (1213) or it waited too long
+ * for a lock (1205): concurrent claims lock index ranges in different orders, and InnoDB resolves that
+ * by rolling one statement back, which is then safe to repeat.
+ */
+async function retryDeadlocks<T>(statement: () => Promise<T>, attempts = 5): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await statement()
+    } catch (err) {
+      const errno = (err as { errno?: unknown }).errno
+      if ((errno !== 1213 && errno !== 1205) || attempt >= attempts) throw err
+      await new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 20 * attempt))
+    }
+  }
+}
+
 /** Ledger rows written per statement, and the longest a login's row waits for others. */
 const ADD_BATCH = 500
 const ADD_DELAY_MS = 20
@@ -204,7 +221,7 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
         const text = sql(() =>
           `UPDATE ${table} SET claimed_by = ${p()}, claimed_until = ${time()} WHERE ${only === undefined ? `due_at <= ${time()}` : `session_id = ${p()}`} ` +
           `AND (claimed_until IS NULL OR claimed_until < ${time()}) ORDER BY due_at LIMIT ${p()}`)
-        await client.query(text, [token, now + leaseMs, only === undefined ? now : hashSessionId(only), now, limit])
+        await retryDeadlocks(() => client.query(text, [token, now + leaseMs, only === undefined ? now : hashSessionId(only), now, limit]))
         rows = await client.query<Row>(sql(() => `SELECT ${columns} FROM ${table} WHERE claimed_by = ${p()}`), [token])
       }
       const claimed: LedgerClaim[] = []
