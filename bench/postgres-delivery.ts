@@ -1,8 +1,9 @@
 /**
  * Events per second into PostgreSQL, three ways in one run, on the same machine and table definition:
- *  - authtrail: events enqueued in the outbox, described, delivered in batches through
- *    securitylogging_batch over the default pool of 2 connections (the path an app uses), and the
- *    same with the XML already built, as the two baselines get it (delivery only);
+ *  - authtrail: events enqueued in the outbox, handed to the database thread, described there and
+ *    delivered in batches through securitylogging_batch over the default pool of 2 connections (the
+ *    path an app uses), and the same with the XML already built, as the two baselines get it (delivery
+ *    only, on the calling thread);
  *  - one awaited CALL securitylogging(...) per event (what Showcase did);
  *  - COPY of the same rows straight into the table: the practical ceiling.
  * Each run gets a fresh schema with procedures/securitylogging.sql installed.
@@ -18,6 +19,7 @@ import { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
+import { startDatabaseWorker } from '../src/deliver/database-worker.js'
 import { createOutbox } from '../src/deliver/outbox.js'
 import { createPostgresClient } from '../src/deliver/postgres/postgres-client.js'
 import { createPostgresProcedureSink } from '../src/deliver/postgres/postgres-procedure.js'
@@ -60,19 +62,25 @@ const csv = (value: string) => `"${value.replaceAll('"', '""')}"`
 /** Events per second of each method in one round, each into a fresh schema. */
 async function round(admin: pg.Client, schemas: string[]): Promise<{ batched: number; deliveryOnly: number; perCall: number; copy: number }> {
   const describe = createDescriber()
-  // authtrail's path with the shipped defaults: outbox → describe → securitylogging_batch, batches of
-  // security.logging.batch.size (1000) over a pool of security.logging.db.pool (2) connections.
+  // authtrail's path with the shipped defaults: outbox → database thread (describe, then
+  // securitylogging_batch), batches of security.logging.batch.size (1000) over a pool of
+  // security.logging.db.pool (2) connections.
   const authtrailSchema = await freshSchema(admin)
   schemas.push(authtrailSchema)
-  const client = createPostgresClient({ url: URL, poolSize: 2 })
-  const sink = await createPostgresProcedureSink(client, `${authtrailSchema}.securitylogging`, () => client.close())
-  const outbox = createOutbox({ sink, describe, logger: { info() {}, warn: console.warn, error: console.error }, maxBatch: Number(process.env.BENCH_BATCH ?? 1000), flushDelayMs: 20, concurrency: Number(process.env.BENCH_CONCURRENCY ?? 2) })
+  const database = await startDatabaseWorker({
+    connection: { kind: 'postgres', url: URL, password: undefined, pool: 2 },
+    proc: `${authtrailSchema}.securitylogging`,
+    schema: authtrailSchema,
+    table: `${authtrailSchema}.securitylog`,
+  })
+  const outbox = createOutbox({ sink: database.sink!, logger: { info() {}, warn: console.warn, error: console.error }, maxBatch: Number(process.env.BENCH_BATCH ?? 1000), flushDelayMs: 20, concurrency: Number(process.env.BENCH_CONCURRENCY ?? 2) })
   const batchedEvents = events(EVENTS)
   let start = performance.now()
   for (const event of batchedEvents) outbox.enqueue(event)
   await outbox.flush()
   const batched = EVENTS / ((performance.now() - start) / 1000)
   await outbox.close()
+  await database.close()
   if ((await count(admin, authtrailSchema)) !== EVENTS) throw new Error('authtrail path lost events')
 
   // The same path handed events whose XML is already built, as CALL and COPY below are: delivery only.
@@ -80,8 +88,8 @@ async function round(admin: pg.Client, schemas: string[]): Promise<{ batched: nu
   schemas.push(preparedSchema)
   const prepared = events(EVENTS).map(describe)
   const preparedClient = createPostgresClient({ url: URL, poolSize: 2 })
-  const preparedSink = await createPostgresProcedureSink(preparedClient, `${preparedSchema}.securitylogging`, () => preparedClient.close())
-  const preparedOutbox = createOutbox({ sink: preparedSink, describe: (event) => prepared[indexOf.get(event.id)!]!, logger: { info() {}, warn: console.warn, error: console.error }, maxBatch: Number(process.env.BENCH_BATCH ?? 1000), flushDelayMs: 20, concurrency: Number(process.env.BENCH_CONCURRENCY ?? 2) })
+  const preparedSink = await createPostgresProcedureSink(preparedClient, `${preparedSchema}.securitylogging`, () => preparedClient.close(), (event) => prepared[indexOf.get(event.id)!]!)
+  const preparedOutbox = createOutbox({ sink: preparedSink, logger: { info() {}, warn: console.warn, error: console.error }, maxBatch: Number(process.env.BENCH_BATCH ?? 1000), flushDelayMs: 20, concurrency: Number(process.env.BENCH_CONCURRENCY ?? 2) })
   const indexOf = new Map(prepared.map((d, i) => [d.event.id, i]))
   start = performance.now()
   for (const d of prepared) preparedOutbox.enqueue(d.event)

@@ -12,7 +12,6 @@ import { createDatabaseLedger, hasSessionLedger, sessionLedgerTable } from './ca
 import { createSessionSeal } from './capture/session-seal.js'
 import type { SessionReader } from './capture/session-timeouts.js'
 import type { SessionStoreLike } from './capture/store-hooks.js'
-import { createDescriber } from './describe/event-xml.js'
 import { createOutbox } from './deliver/outbox.js'
 import type { OutboxMetrics, ParkedEvent, RetryOptions } from './deliver/outbox.js'
 import { resolveDelivery } from './deliver/resolve-delivery.js'
@@ -156,7 +155,6 @@ async function start(options: AuthtrailOptions, config: AuthtrailConfig, deliver
     onStored: (ids) => spool.done(ids),
     overflow: spool,
     sink: delivery.sink,
-    describe: createDescriber(),
     logger,
     maxBatch: options.maxBatch ?? config.batchSize,
     flushDelayMs: config.batchFlushMs,

@@ -70,16 +70,21 @@ export interface DescribedEvent {
 }
 
 /**
- * Where described events go: a stored procedure or a script module. `deliver` resolves when every
- * event in the batch is stored; it rejects with a {@link DeliveryError} to say which ones were not.
+ * Where events go: a stored procedure or a script module. The sink describes each event (builds its
+ * XML) itself, so that this work happens where the sink runs: for a database, in its worker thread.
+ * `deliver` resolves when every event in the batch is stored; it rejects with a {@link DeliveryError}
+ * to say which ones were not.
  */
 export interface Sink {
   readonly description: string
-  deliver(batch: readonly DescribedEvent[]): Promise<void>
+  deliver(batch: readonly AuditEvent[]): Promise<void>
   close(): Promise<void>
 }
 
-/** Thrown by a sink when some events of a batch were not stored; the others were. */
+/**
+ * Thrown by a sink when some events of a batch were not stored; the others were. An error in `failed`
+ * with `permanent: true` (an event that cannot be described) is parked at once instead of retried.
+ */
 export class DeliveryError extends Error {
   constructor(
     message: string,

@@ -1,4 +1,4 @@
-import type { AuditEvent, DescribedEvent, Sink } from '../types.js'
+import type { AuditEvent, Sink } from '../types.js'
 import { DeliveryError } from '../types.js'
 import type { Logger } from '../logger.js'
 
@@ -17,8 +17,8 @@ export interface RetryOptions {
 }
 
 export interface OutboxOptions {
+  /** Takes events as they were captured; describing them is the sink's work, wherever it runs. */
   readonly sink: Sink
-  readonly describe: (event: AuditEvent) => DescribedEvent
   readonly logger: Logger
   /** Most events handed to the sink at once. @defaultValue 100 */
   readonly maxBatch?: number
@@ -95,7 +95,6 @@ export interface Outbox {
 
 interface Entry {
   readonly event: AuditEvent
-  described: DescribedEvent | undefined
   attempts: number
   /** Epoch ms before which this entry is not retried (poison-event backoff). */
   notBefore: number
@@ -118,7 +117,7 @@ export function backoffDelay(attempt: number, initialMs: number, maxMs: number, 
 }
 
 export function createOutbox(options: OutboxOptions): Outbox {
-  const { sink, describe, logger } = options
+  const { sink, logger } = options
   const maxBatch = options.maxBatch ?? 100
   const flushDelayMs = options.flushDelayMs ?? 0
   const concurrency = options.concurrency ?? 1
@@ -217,7 +216,7 @@ export function createOutbox(options: OutboxOptions): Outbox {
     const { events, cursor } = options.overflow.readFrom(spillCursor, maxQueued - queue.length, skip)
     spillCursor = cursor
     const now = Date.now()
-    for (const event of events) queue.push({ event, described: undefined, attempts: 0, notBefore: 0, enqueuedAt: now })
+    for (const event of events) queue.push({ event, attempts: 0, notBefore: 0, enqueuedAt: now })
     spilled = events.length === 0 ? 0 : Math.max(0, spilled - events.length)
   }
 
@@ -251,21 +250,12 @@ export function createOutbox(options: OutboxOptions): Outbox {
     settleWaiters()
   }
 
-  async function deliver(batch: Entry[]): Promise<void> {
+  async function deliver(ready: Entry[]): Promise<void> {
     running++
-    const ready: Entry[] = []
-    for (const entry of batch) {
-      try {
-        entry.described ??= describe(entry.event)
-        ready.push(entry)
-      } catch (err) {
-        park(entry, `could not describe the event: ${errorText(err)}`)
-      }
-    }
     inFlight += ready.length
     for (const entry of ready) inFlightIds.add(entry.event.id)
     try {
-      if (ready.length > 0) await sink.deliver(ready.map((entry) => entry.described as DescribedEvent))
+      if (ready.length > 0) await sink.deliver(ready.map((entry) => entry.event))
       delivered += ready.length
       sinkFailures = 0
       stored(ready.map((entry) => entry.event.id))
@@ -281,7 +271,8 @@ export function createOutbox(options: OutboxOptions): Outbox {
           const failure = err.failed.get(entry.event.id)
           if (!failure) continue
           entry.attempts++
-          if (entry.attempts >= maxAttempts) {
+          // A permanent failure (an event that cannot be described) would fail the same way again.
+          if (entry.attempts >= maxAttempts || (failure as { permanent?: unknown }).permanent === true) {
             park(entry, errorText(failure))
           } else {
             const delay = backoffDelay(entry.attempts, initialDelayMs, maxDelayMs)
@@ -325,7 +316,7 @@ export function createOutbox(options: OutboxOptions): Outbox {
         requestPump(0)
         return
       }
-      queue.push({ event, described: undefined, attempts: 0, notBefore: 0, enqueuedAt: Date.now() })
+      queue.push({ event, attempts: 0, notBefore: 0, enqueuedAt: Date.now() })
       // Due when its batch is full or after the flush delay; an earlier pump (a retry, another batch)
       // takes it along. While the sink is down, the pump puts it back to wait.
       requestPump(queue.length >= maxBatch ? 0 : flushDelayMs)

@@ -4,9 +4,7 @@ import { ConfigError, CONFIG_KEYS } from '../config/load-config.js'
 import type { Logger } from '../logger.js'
 import { queryAudit } from '../review/audit-query.js'
 import type { AuditFilter, AuditRow } from '../review/audit-query.js'
-import { createMariadbProcedureSink } from './mariadb/mariadb-procedure.js'
-import { auditTable, openDatabase } from './open-database.js'
-import { createPostgresProcedureSink, keepPartitions, postgresProcedureExists } from './postgres/postgres-procedure.js'
+import { openDatabaseWorker } from './open-database.js'
 import { loadScriptSink } from './script/script-sink.js'
 import type { SqlClient } from './sql-client.js'
 
@@ -21,18 +19,10 @@ export interface Delivery {
 }
 
 /**
- * A sink calling the stored procedure `proc` through `client`, or undefined when the database has no such
- * procedure (for MariaDB, in neither the named database nor the connection's).
- */
-export async function openProcedureSink(client: SqlClient, proc: string, close: () => Promise<void>): Promise<Sink | undefined> {
-  if (client.dialect === 'mariadb') return createMariadbProcedureSink(client, proc, close)
-  return (await postgresProcedureExists(client, proc)) ? createPostgresProcedureSink(client, proc, close) : undefined
-}
-
-/**
  * Resolves `security.logging.proc` the way Showcase did, by its suffix: `.js`/`.mjs`/`.ts` is a script in
- * `proceduresDir`, any other name a stored procedure in the configured database. Returns undefined when
- * logging is off; throws a {@link ConfigError} naming file, key and value when the name resolves to nothing.
+ * `proceduresDir`, any other name a stored procedure in the configured database, which is opened in its
+ * own thread (see database-thread.ts). Returns undefined when logging is off; throws a
+ * {@link ConfigError} naming file, key and value when the name resolves to nothing.
  */
 export async function resolveDelivery(
   config: AuthtrailConfig,
@@ -48,33 +38,16 @@ export async function resolveDelivery(
       return { sink, read: undefined, database: undefined, close: () => sink.close() }
     }
     case 'stored-procedure': {
-      const client = await openDatabase(config, { env, asApp: true })
-      try {
-        // Closed once, by whichever of the sink and the delivery gets there first.
-        let closing: Promise<void> | undefined
-        const close = () => (closing ??= client.close())
-        const sink = await openProcedureSink(client, config.proc, close)
-        if (!sink) {
-          throw new ConfigError(
-            `authtrail: ${config.file}: key "${CONFIG_KEYS.proc}" = ${JSON.stringify(config.proc)} names neither a script (.js, .mjs, .ts) in ${proceduresDir} nor a procedure in ${client.description}` +
-              (config.db.kind === 'embedded' ? ` (it has ${config.schema}.securitylogging from procedures/securitylogging.sql)` : '; deploy procedures/ first'),
-          )
-        }
-        const stopPartitions = client.dialect === 'postgres' ? await keepPartitions(client, config.schema, logger.warn) : () => {}
-        const table = await auditTable(client, config)
-        return {
-          sink,
-          read: (filter) => queryAudit(client, table, filter),
-          database: { client, table },
-          async close() {
-            stopPartitions()
-            await close()
-          },
-        }
-      } catch (err) {
-        await client.close()
-        throw err
+      const database = await openDatabaseWorker(config, { env, asApp: true, logger })
+      if (!database.sink) {
+        await database.close()
+        throw new ConfigError(
+          `authtrail: ${config.file}: key "${CONFIG_KEYS.proc}" = ${JSON.stringify(config.proc)} names neither a script (.js, .mjs, .ts) in ${proceduresDir} nor a procedure in ${database.client.description}` +
+            (config.db.kind === 'embedded' ? ` (it has ${config.schema}.securitylogging from procedures/securitylogging.sql)` : '; deploy procedures/ first'),
+        )
       }
+      const { client, table } = database
+      return { sink: database.sink, read: (filter) => queryAudit(client, table, filter), database: { client, table }, close: database.close }
     }
   }
 }

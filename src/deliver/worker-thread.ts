@@ -3,6 +3,7 @@ import { createRequire } from 'node:module'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { Worker } from 'node:worker_threads'
+import { DeliveryError } from '../types.js'
 
 /**
  * Starts a worker from a module next to the caller. Compiled code runs the `.js` file directly; when
@@ -34,17 +35,59 @@ export function siblingModule(base: string, name: string): URL {
   return new URL(`./${name}${extension}`, base)
 }
 
+/**
+ * An error as it crosses the thread boundary. The fields that tell an outage from a refusal
+ * (`isUnavailable` in sql-client.ts) travel with it, and a {@link DeliveryError} keeps the events it names.
+ */
+export interface WireError {
+  readonly message: string
+  readonly code?: unknown
+  readonly sqlState?: unknown
+  readonly errno?: unknown
+  readonly fatal?: unknown
+  readonly permanent?: unknown
+  readonly failed?: ReadonlyArray<readonly [string, WireError]>
+}
+
+/** For the worker's side: what of an error to send. */
+export function toWireError(err: unknown): WireError {
+  if (!(err instanceof Error)) return { message: String(err) }
+  const { code, sqlState, errno, fatal, permanent } = err as Error & Record<string, unknown>
+  return {
+    message: err.message,
+    ...(code !== undefined ? { code } : {}),
+    ...(sqlState !== undefined ? { sqlState } : {}),
+    ...(errno !== undefined ? { errno } : {}),
+    ...(fatal !== undefined ? { fatal } : {}),
+    ...(permanent !== undefined ? { permanent } : {}),
+    ...(err instanceof DeliveryError ? { failed: [...err.failed].map(([id, e]) => [id, toWireError(e)] as const) } : {}),
+  }
+}
+
+/** For the caller's side: the error again, with the fields that matter. */
+export function fromWireError(wire: WireError): Error {
+  const { message, failed, ...fields } = wire
+  const err = failed ? new DeliveryError(message, new Map(failed.map(([id, e]) => [id, fromWireError(e)]))) : new Error(message)
+  return Object.assign(err, fields)
+}
+
 interface Reply {
   readonly id: number
   readonly result?: unknown
-  readonly error?: { readonly message: string; readonly code?: string }
+  readonly error?: WireError
+}
+
+/** A message a worker sends on its own: a line for the app's log. */
+export interface WorkerLog {
+  readonly log: 'info' | 'warn' | 'error'
+  readonly message: string
 }
 
 /**
  * Request/response over a worker's message port. The worker is referenced only while a request is
  * pending, so an idle store does not keep the process alive, and a pending delivery does.
  */
-export function workerRpc(worker: Worker): { call<T>(op: string, payload?: unknown): Promise<T>; readonly failed: Error | undefined } {
+export function workerRpc(worker: Worker, what: string, onLog?: (log: WorkerLog) => void): { call<T>(op: string, payload?: unknown): Promise<T>; readonly failed: Error | undefined } {
   let nextId = 1
   let failed: Error | undefined
   const pending = new Map<number, { resolve: (value: unknown) => void; reject: (err: Error) => void }>()
@@ -54,16 +97,17 @@ export function workerRpc(worker: Worker): { call<T>(op: string, payload?: unkno
     pending.clear()
   }
   worker.unref()
-  worker.on('message', (reply: Reply) => {
-    const request = pending.get(reply.id)
+  worker.on('message', (message: Reply | WorkerLog) => {
+    if ('log' in message) return onLog?.(message)
+    const request = pending.get(message.id)
     if (!request) return
-    pending.delete(reply.id)
+    pending.delete(message.id)
     if (pending.size === 0) worker.unref()
-    if (reply.error) request.reject(Object.assign(new Error(reply.error.message), { code: reply.error.code }))
-    else request.resolve(reply.result)
+    if (message.error) request.reject(fromWireError(message.error))
+    else request.resolve(message.result)
   })
   worker.on('error', failAll)
-  worker.on('exit', (code) => failAll(new Error(`authtrail: the embedded store's worker exited (code ${code})`)))
+  worker.on('exit', (code) => failAll(new Error(`authtrail: ${what}'s worker thread exited (code ${code})`)))
   return {
     call<T>(op: string, payload?: unknown): Promise<T> {
       if (failed) return Promise.reject(failed)

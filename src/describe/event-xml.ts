@@ -122,14 +122,34 @@ export function buildSessionContextXml(event: AuditEvent, client: ClientInfo): s
   return build({ sessioncontext: clean(context) })
 }
 
+/** Turns captured facts into the procedure's arguments. */
+export type Describer = (event: AuditEvent) => DescribedEvent
+
 /**
  * Returns a function that turns captured facts into the procedure's arguments. It owns a User-Agent
  * cache, so each authtrail instance makes its own.
  */
-export function createDescriber(cacheSize?: number): (event: AuditEvent) => DescribedEvent {
+export function createDescriber(cacheSize?: number): Describer {
   const clientInfo = createClientInfoParser(cacheSize)
   return (event) => {
     const client = clientInfo(event.userAgent)
     return { event, data: buildDataXml(event, client), sessionContext: buildSessionContextXml(event, client) }
   }
+}
+
+/**
+ * Describes a batch for a sink. An event that cannot be described is set aside with a permanent error:
+ * the outbox parks it at once rather than retrying what would fail the same way, and the others go on.
+ */
+export function describeBatch(events: readonly AuditEvent[], describe: Describer): { described: DescribedEvent[]; failed: Map<string, Error> } {
+  const described: DescribedEvent[] = []
+  const failed = new Map<string, Error>()
+  for (const event of events) {
+    try {
+      described.push(describe(event))
+    } catch (err) {
+      failed.set(event.id, Object.assign(new Error(`could not describe the event: ${(err as Error)?.message ?? String(err)}`), { permanent: true }))
+    }
+  }
+  return { described, failed }
 }

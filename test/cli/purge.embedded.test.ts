@@ -2,7 +2,6 @@ import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { openEmbeddedStore } from '../../src/deliver/pglite/embedded-store.js'
 import { createPostgresProcedureSink } from '../../src/deliver/postgres/postgres-procedure.js'
-import { createDescriber } from '../../src/describe/event-xml.js'
 import { packageFile } from '../../src/package-files.js'
 import { auditEvent } from '../helpers/audit-event.js'
 import { runCli } from '../helpers/run-cli.js'
@@ -27,8 +26,7 @@ describe('authtrail purge', () => {
     try {
       const store = await openEmbeddedStore({ dir: path.join(project.dir, 'data'), schema: 'dbo', table: 'dbo.securitylog', installFile: packageFile('procedures/securitylogging.sql'), serve: false })
       const sink = await createPostgresProcedureSink(store.client, 'dbo.securitylogging', async () => {})
-      const describe = createDescriber()
-      await sink.deliver([200, 120, 5, 0].map((age, i) => describe(auditEvent('LOGIN', { username: `u${i}`, time: Date.now() - age * DAY }))))
+      await sink.deliver([200, 120, 5, 0].map((age, i) => auditEvent('LOGIN', { username: `u${i}`, time: Date.now() - age * DAY })))
       await store.close()
 
       const purge = await runCli(['purge', '--older-than', '90d'], project.dir)

@@ -134,7 +134,7 @@ describe('authtrail query', () => {
         userId: '7', ip: '192.0.2.1', host: '192.0.2.1', userAgent: 'curl/8.0 "quoted" \u0001', method: '', message: '', urlParams: [['lang', 'fr & en']], profile: {},
       }
       const described = createDescriber()(event)
-      await (await createPostgresProcedureSink(store.client, 'dbo.securitylogging', async () => {})).deliver([described])
+      await (await createPostgresProcedureSink(store.client, 'dbo.securitylogging', async () => {})).deliver([event])
       await store.close()
       const result = await runCli(['query', '--format', 'json'], project.dir)
       expect(result.stderr).toBe('')

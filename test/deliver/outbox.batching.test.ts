@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { backoffDelay, createOutbox } from '../../src/deliver/outbox.js'
 import type { Outbox, OutboxOptions } from '../../src/deliver/outbox.js'
 import { DeliveryError } from '../../src/types.js'
-import type { AuditEvent, DescribedEvent, Sink } from '../../src/types.js'
+import type { AuditEvent, Sink } from '../../src/types.js'
 import { eventually, sleep } from '../helpers/eventually.js'
 import { memoryLogger } from '../helpers/temp-project.js'
 import { auditEvent } from '../helpers/audit-event.js'
@@ -12,8 +12,6 @@ const event = (id: string, type: AuditEvent['type'] = 'LOGIN'): AuditEvent => au
 
 const events = (count: number, prefix = 'e'): AuditEvent[] => Array.from({ length: count }, (_, i) => event(`${prefix}${i + 1}`))
 
-/** A describe function that needs no XML. */
-const describeEvent = (e: AuditEvent): DescribedEvent => ({ event: e, sessionContext: `<sessioncontext>${e.id}</sessioncontext>`, data: `<data>${e.id}</data>` })
 
 /**
  * An in-memory sink. `behaviour` decides each call: return to store the whole batch, throw a plain Error
@@ -26,10 +24,10 @@ class FakeSink implements Sink {
   /** Ids stored, in the order they were stored. */
   readonly stored: string[] = []
   closed = 0
-  constructor(private readonly behaviour: (batch: readonly DescribedEvent[], call: number) => Promise<void> | void = () => {}) {}
+  constructor(private readonly behaviour: (batch: readonly AuditEvent[], call: number) => Promise<void> | void = () => {}) {}
 
-  async deliver(batch: readonly DescribedEvent[]): Promise<void> {
-    const ids = batch.map((d) => d.event.id)
+  async deliver(batch: readonly AuditEvent[]): Promise<void> {
+    const ids = batch.map((e) => e.id)
     this.calls.push(ids)
     await this.behaviour(batch, this.calls.length)
     this.stored.push(...ids)
@@ -46,10 +44,10 @@ class PoisonSink extends FakeSink {
     super()
   }
 
-  override async deliver(batch: readonly DescribedEvent[]): Promise<void> {
-    this.calls.push(batch.map((d) => d.event.id))
+  override async deliver(batch: readonly AuditEvent[]): Promise<void> {
+    this.calls.push(batch.map((e) => e.id))
     const failed = new Map<string, Error>()
-    for (const { event: e } of batch) {
+    for (const e of batch) {
       if (this.poison.has(e.id)) failed.set(e.id, new Error(`violates check constraint for ${e.id}`))
       else this.stored.push(e.id)
     }
@@ -90,7 +88,7 @@ afterEach(async () => {
 
 function outbox(sink: Sink, options: Partial<OutboxOptions> = {}) {
   const logger = memoryLogger()
-  const box = createOutbox({ sink, describe: describeEvent, logger, retry: { initialDelayMs: 5, maxDelayMs: 20 }, ...options })
+  const box = createOutbox({ sink, logger, retry: { initialDelayMs: 5, maxDelayMs: 20 }, ...options })
   opened.push(box)
   return { box, logger }
 }
@@ -127,19 +125,14 @@ describe('outbox batching', () => {
     expect(sink.calls).toEqual([['e1'], ['e2', 'e3']])
   })
 
-  it('describes an event only once it is taken for delivery, off the enqueue path', async () => {
-    const described: string[] = []
+  it('hands the sink the events as they were captured, on a later turn than enqueue', async () => {
     const sink = new FakeSink()
-    const { box } = outbox(sink, {
-      describe: (e) => {
-        described.push(e.id)
-        return describeEvent(e)
-      },
-    })
-    box.enqueue(event('e1'))
-    expect(described).toEqual([])
+    const { box } = outbox(sink)
+    const e1 = event('e1')
+    box.enqueue(e1)
+    expect(sink.calls).toEqual([])
     await box.flush()
-    expect(described).toEqual(['e1'])
+    expect(sink.calls).toEqual([['e1']])
   })
 })
 
@@ -173,7 +166,7 @@ describe('outbox enqueue', () => {
       description: 'synchronously throwing sink',
       deliver: (batch) => {
         if (++calls === 1) throw new Error('synchronous failure')
-        stored.push(...batch.map((d) => d.event.id))
+        stored.push(...batch.map((e) => e.id))
         return Promise.resolve()
       },
       close: async () => {},
@@ -185,20 +178,24 @@ describe('outbox enqueue', () => {
     expect(box.metrics()).toMatchObject({ sinkErrors: 1, lastError: 'synchronous failure', delivered: 1 })
   })
 
-  it('does not throw when the describe function throws, and parks that event while delivering the others', async () => {
+  it('parks at once, without retrying, an event the sink calls a permanent failure, while delivering the others', async () => {
     const sink = new FakeSink()
-    const { box } = outbox(sink, {
-      describe: (e) => {
-        if (e.id === 'e2') throw new Error('cannot describe')
-        return describeEvent(e)
-      },
-    })
+    sink.deliver = async function (batch) {
+      this.calls.push(batch.map((e) => e.id))
+      const failed = new Map<string, Error>()
+      for (const e of batch) {
+        if (e.id === 'e2') failed.set(e.id, Object.assign(new Error('could not describe the event: bad'), { permanent: true }))
+        else this.stored.push(e.id)
+      }
+      if (failed.size > 0) throw new DeliveryError('1 event not described', failed)
+    }
+    const { box } = outbox(sink)
     for (const e of events(3)) expect(() => box.enqueue(e)).not.toThrow()
     await box.flush()
     expect(sink.stored).toEqual(['e1', 'e3'])
-    expect(box.parked()).toHaveLength(1)
+    expect(sink.calls).toEqual([['e1', 'e2', 'e3']])
+    expect(box.parked()).toEqual([expect.objectContaining({ attempts: 1, error: expect.stringContaining('could not describe') })])
     expect(box.parked()[0]!.event.id).toBe('e2')
-    expect(box.parked()[0]!.error).toContain('cannot describe')
   })
 })
 
@@ -467,7 +464,7 @@ describe('backoffDelay', () => {
 describe('outbox batching by size, delay and concurrency', () => {
   it('holds a lone event for the flush delay, then sends it by itself', async () => {
     const sink = new FakeSink()
-    const outbox = createOutbox({ sink, describe: describeEvent, logger: memoryLogger(), maxBatch: 10, flushDelayMs: 80 })
+    const outbox = createOutbox({ sink, logger: memoryLogger(), maxBatch: 10, flushDelayMs: 80 })
     const start = Date.now()
     outbox.enqueue(event('lone'))
     await sleep(30)
@@ -479,7 +476,7 @@ describe('outbox batching by size, delay and concurrency', () => {
 
   it('sends a full batch at once without waiting for the flush delay', async () => {
     const sink = new FakeSink()
-    const outbox = createOutbox({ sink, describe: describeEvent, logger: memoryLogger(), maxBatch: 5, flushDelayMs: 10_000 })
+    const outbox = createOutbox({ sink, logger: memoryLogger(), maxBatch: 5, flushDelayMs: 10_000 })
     for (const e of events(12)) outbox.enqueue(e)
     await eventually(async () => expect(sink.stored).toHaveLength(10), 2000, 10)
     expect(sink.calls.slice(0, 2).map((c) => c.length)).toEqual([5, 5])
@@ -496,7 +493,7 @@ describe('outbox batching by size, delay and concurrency', () => {
       await sleep(30)
       active--
     })
-    const outbox = createOutbox({ sink, describe: describeEvent, logger: memoryLogger(), maxBatch: 10, concurrency: 3 })
+    const outbox = createOutbox({ sink, logger: memoryLogger(), maxBatch: 10, concurrency: 3 })
     for (const e of events(100)) outbox.enqueue(e)
     await outbox.flush()
     expect(most).toBe(3)

@@ -4,7 +4,7 @@ import pg from 'pg'
 import { createPostgresProcedureSink } from '../../src/deliver/postgres/postgres-procedure.js'
 import { createPostgresClient } from '../../src/deliver/postgres/postgres-client.js'
 import { createProcedureSink } from '../../src/deliver/procedure-sink.js'
-import { openProcedureSink } from '../../src/deliver/resolve-delivery.js'
+import { openProcedureSink } from '../../src/deliver/open-procedure-sink.js'
 import { isUnavailable } from '../../src/deliver/sql-client.js'
 import { createDescriber } from '../../src/describe/event-xml.js'
 import { queryAudit } from '../../src/review/audit-query.js'
@@ -56,7 +56,7 @@ for (const db of DATABASES) {
         auditEvent(type, { username: type === 'LOGINERROR' ? 'o\'brien & <co>' : 'alice', time: Date.UTC(2026, 10, 23, 10, 0, i, 123), sessionId: `SID${i}`, ip: '192.0.2.7' }),
       )
       const described = events.map(describeEvent)
-      await (await sinkFor(ns)).deliver(described)
+      await (await sinkFor(ns)).deliver(events)
       const rows = (await queryAudit(ns.client, ns.table, { limit: 10 })).reverse()
       expect(rows.map((r) => r.type)).toEqual(TYPES)
       expect(rows.map((r) => r.username)).toEqual(['alice', 'o\'brien & <co>', 'alice', 'alice'])
@@ -70,8 +70,8 @@ for (const db of DATABASES) {
     it('stores a batch of 300 in order in one call, and a replay of it stores nothing twice', async () => {
       const events = Array.from({ length: 300 }, (_, i) => auditEvent('LOGIN', { username: `user${i}`, time: Date.UTC(2026, 10, 1, 0, 0, 0, i) }))
       const sink = await sinkFor(ns)
-      await sink.deliver(events.map(describeEvent))
-      await sink.deliver(events.map(describeEvent))
+      await sink.deliver(events)
+      await sink.deliver(events)
       const rows = await queryAudit(ns.client, ns.table, { limit: 1000 })
       expect(rows).toHaveLength(300)
       expect(rows.map((r) => r.username)).toEqual(events.map((e) => e.username).reverse())
@@ -85,7 +85,7 @@ for (const db of DATABASES) {
       const userProc = ns.proc.replace(/securitylogging$/, 'my_logging')
       const sink = await sinkFor(ns, userProc)
       const poison = auditEvent('LOGIN', { username: 'poison' })
-      const error = await sink.deliver([auditEvent('LOGIN', { username: 'ann' }), poison, auditEvent('LOGOUT', { username: 'ann' })].map(describeEvent)).catch((err: unknown) => err)
+      const error = await sink.deliver([auditEvent('LOGIN', { username: 'ann' }), poison, auditEvent('LOGOUT', { username: 'ann' })]).catch((err: unknown) => err)
       expect(error).toBeInstanceOf(DeliveryError)
       expect([...(error as DeliveryError).failed.keys()]).toEqual([poison.id])
       expect(await queryAudit(ns.client, ns.table, {})).toEqual([])
@@ -112,7 +112,7 @@ describe.skipIf(DATABASES[1]!.unavailable !== undefined)('the PostgreSQL writer 
     try {
       const writer = createPostgresClient({ url: POSTGRES_URL.replace('//postgres@', `//${login}@`), poolSize: 1 })
       try {
-        await (await createPostgresProcedureSink(writer, ns.proc, async () => {})).deliver([describeEvent(auditEvent('LOGIN', { username: 'w' }))])
+        await (await createPostgresProcedureSink(writer, ns.proc, async () => {})).deliver([auditEvent('LOGIN', { username: 'w' })])
         await expect(writer.query(`UPDATE ${ns.table} SET username = 'forged'`)).rejects.toThrow(/permission denied/)
         await expect(writer.query(`DELETE FROM ${ns.table}`)).rejects.toThrow(/permission denied/)
         await expect(writer.query(`TRUNCATE ${ns.table}`)).rejects.toThrow(/permission denied/)
@@ -173,7 +173,7 @@ describe('an unreachable database', () => {
   it('is reported as unavailable, so the outbox waits instead of parking the events', async () => {
     const client = createPostgresClient({ url: 'postgres://postgres@127.0.0.1:1/test', poolSize: 1 })
     const sink = createProcedureSink(client, 'dbo.securitylogging', { one: (c, e) => c.query('CALL dbo.securitylogging($1::xml, $2::xml, $3)', [e.sessionContext, e.data, e.event.type]), many: undefined }, () => client.close())
-    const error = await sink.deliver([describeEvent(auditEvent('LOGIN'))]).catch((err: unknown) => err)
+    const error = await sink.deliver([auditEvent('LOGIN')]).catch((err: unknown) => err)
     expect(error).not.toBeInstanceOf(DeliveryError)
     expect(isUnavailable(error)).toBe(true)
     await sink.close()
@@ -204,10 +204,10 @@ describe.skipIf(DATABASES[2]!.unavailable !== undefined)('MariaDB names as Showc
   it('calls <database>.securitylogging when that database has it, and the connection database\'s otherwise', async () => {
     // The namespace is its own database: "<id>.securitylogging" names it explicitly.
     const explicit = await openProcedureSink(ns.client, `${ns.id}.securitylogging`, async () => {})
-    await explicit!.deliver([describeEvent(auditEvent('LOGIN', { username: 'explicit' }))])
+    await explicit!.deliver([auditEvent('LOGIN', { username: 'explicit' })])
     // No database "showcase_<id>" exists: the name falls back to the connection's database.
     const fallback = await openProcedureSink(ns.client, `showcase_${ns.id}.securitylogging`, async () => {})
-    await fallback!.deliver([describeEvent(auditEvent('LOGIN', { username: 'fallback' }))])
+    await fallback!.deliver([auditEvent('LOGIN', { username: 'fallback' })])
     expect((await queryAudit(ns.client, ns.table, {})).map((r) => r.username).sort()).toEqual(['explicit', 'fallback'])
     expect(await openProcedureSink(ns.client, `${ns.id}.no_such_procedure`, async () => {})).toBeUndefined()
   })

@@ -149,7 +149,7 @@ describe.each([
     const failure = userEvent('LOGINERROR', 'bob')
     const logout = userEvent('LOGOUT', 'alice')
     const batch = described(login, failure, logout)
-    await sink.deliver(batch)
+    await sink.deliver([login, failure, logout])
 
     const calls = callsOf(callsKey)
     expect(calls.map((c) => c.module)).toEqual([module, module, module])
@@ -192,7 +192,7 @@ describe.each([
   it('gets every event through the outbox, described by createDescriber()', async () => {
     const logger = prefixed(memoryLogger())
     const sink = await loadScriptSink(config(), proceduresDir(), logger)
-    const outbox = createOutbox({ sink, describe: createDescriber(), logger })
+    const outbox = createOutbox({ sink, logger })
     const events = [userEvent('LOGIN', 'carol'), userEvent('SESSIONTIMEOUT', 'carol'), userEvent('LOGINERROR', 'dave')]
     for (const e of events) outbox.enqueue(e)
     await outbox.close(5000)
@@ -207,7 +207,7 @@ describe('TypeScript script procedure', () => {
   it('runs its own async code, here appending one line per event to a file', async () => {
     const sink = await loadScriptSink(config(), proceduresDir(), prefixed(memoryLogger()))
     const events = [userEvent('LOGIN', 'alice'), userEvent('LOGOUT', 'alice')]
-    await sink.deliver(described(...events))
+    await sink.deliver(events)
     const lines = readFileSync(path.join(project.dir, 'audit.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as unknown)
     expect(lines).toEqual(events.map((e) => ({ id: e.id, type: e.type })))
   })
@@ -221,7 +221,7 @@ describe('script procedure that rejects some events', () => {
     const alice = userEvent('LOGIN', 'alice')
     const mallory = userEvent('LOGIN', 'mallory')
     const bob = userEvent('LOGOUT', 'bob')
-    const err = await rejection(sink.deliver(described(alice, mallory, bob)))
+    const err = await rejection(sink.deliver([alice, mallory, bob]))
 
     expect(err).toBeInstanceOf(DeliveryError)
     const failed = (err as DeliveryError).failed
@@ -234,7 +234,7 @@ describe('script procedure that rejects some events', () => {
   it('wraps a thrown non-Error value in an Error for the rejected event', async () => {
     const sink = await loadScriptSink(config(), proceduresDir(), prefixed(memoryLogger()))
     const eve = userEvent('LOGIN', 'eve')
-    const err = (await rejection(sink.deliver(described(eve)))) as DeliveryError
+    const err = (await rejection(sink.deliver([eve]))) as DeliveryError
     expect(err).toBeInstanceOf(DeliveryError)
     expect(failedError(err, eve.id)).toBeInstanceOf(Error)
     expect(failedError(err, eve.id).message).toBe('eve is not allowed either')
@@ -243,7 +243,7 @@ describe('script procedure that rejects some events', () => {
   it('has the outbox park the rejected event after its retries while the others are delivered', async () => {
     const logger = memoryLogger()
     const sink = await loadScriptSink(config(), proceduresDir(), prefixed(logger))
-    const outbox = createOutbox({ sink, describe: createDescriber(), logger: prefixed(logger), retry: { initialDelayMs: 5, maxDelayMs: 20, maxAttempts: 3 } })
+    const outbox = createOutbox({ sink, logger: prefixed(logger), retry: { initialDelayMs: 5, maxDelayMs: 20, maxAttempts: 3 } })
     const alice = userEvent('LOGIN', 'alice')
     const mallory = userEvent('LOGINERROR', 'mallory')
     const bob = userEvent('LOGIN', 'bob')
@@ -324,7 +324,7 @@ describe('script procedure that cannot be used', () => {
       "export const other = 1\nexport function myLogger(sessionContext, data, type, context) {\n  (globalThis[context.properties['test.calls']] ??= []).push({ sessionContext, data, type, context, module: 'camel' })\n}\n",
     )
     const sink: Sink = await loadScriptSink(config(), proceduresDir(), prefixed(memoryLogger()))
-    await sink.deliver(described(userEvent('LOGIN', 'alice')))
+    await sink.deliver([userEvent('LOGIN', 'alice')])
     expect(callsOf(callsKey).map((c) => c.module)).toEqual(['camel'])
   })
 })

@@ -4,7 +4,6 @@ import path from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { openSpool, readSpoolFile } from '../../src/deliver/spool.js'
 import { createOutbox } from '../../src/deliver/outbox.js'
-import { createDescriber } from '../../src/describe/event-xml.js'
 import type { Sink } from '../../src/types.js'
 import { sleep } from '../helpers/eventually.js'
 import { memoryLogger } from '../helpers/temp-project.js'
@@ -84,12 +83,12 @@ describe('the outbox over the spool', () => {
       description: 'a sink that is down, then up',
       async deliver(batch) {
         if (down) throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })
-        stored.push(...batch.map((d) => d.event.id))
+        stored.push(...batch.map((e) => e.id))
       },
       close: async () => {},
     }
     const outbox = createOutbox({
-      sink, describe: createDescriber(), logger: memoryLogger(), maxBatch: 7, maxQueued: 20, overflow: spool,
+      sink, logger: memoryLogger(), maxBatch: 7, maxQueued: 20, overflow: spool,
       onStored: (ids) => spool.done(ids), retry: { initialDelayMs: 5, maxDelayMs: 20 },
     })
     const events = Array.from({ length: 150 }, (_, i) => auditEvent('LOGIN', { username: `u${i}` }))

@@ -1,6 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { openProcedureSink } from '../../src/deliver/resolve-delivery.js'
-import { createDescriber } from '../../src/describe/event-xml.js'
+import { openProcedureSink } from '../../src/deliver/open-procedure-sink.js'
 import { queryAudit } from '../../src/review/audit-query.js'
 import { purgeAudit } from '../../src/review/purge.js'
 import type { AuditEventType } from '../../src/types.js'
@@ -9,7 +8,6 @@ import { DATABASES } from '../helpers/databases.js'
 import type { TestNamespace } from '../helpers/databases.js'
 
 const DAY = 86_400_000
-const describeEvent = createDescriber()
 
 for (const db of DATABASES) {
   describe.skipIf(db.unavailable !== undefined)(`purge on ${db.name}`, () => {
@@ -29,7 +27,7 @@ for (const db of DATABASES) {
       }
       const events = ages.map(([age, type], i) => auditEvent(type, { username: `u${i}`, time: now - age * DAY }))
       const sink = await openProcedureSink(ns.client, ns.proc, async () => {})
-      await sink!.deliver(events.map(describeEvent))
+      await sink!.deliver(events)
     })
     afterEach(async () => {
       await ns?.teardown()

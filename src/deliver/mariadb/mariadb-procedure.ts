@@ -1,4 +1,5 @@
 import type { Sink } from '../../types.js'
+import type { Describer } from '../../describe/event-xml.js'
 import { createProcedureSink, splitName } from '../procedure-sink.js'
 import type { SqlClient } from '../sql-client.js'
 
@@ -33,7 +34,7 @@ export async function resolveMariadbTable(client: SqlClient, qualified: string):
  * text (the shipped procedure checks it is well-formed), and `CALL proc_batch(?)` with a JSON array of
  * `{session_context, data, type}` when the database has the batch variant.
  */
-export async function createMariadbProcedureSink(client: SqlClient, proc: string, close: () => Promise<void>): Promise<Sink | undefined> {
+export async function createMariadbProcedureSink(client: SqlClient, proc: string, close: () => Promise<void>, describe?: Describer): Promise<Sink | undefined> {
   const routine = await resolveMariadbRoutine(client, proc)
   if (routine === undefined) return undefined
   const batch = await resolveMariadbRoutine(client, `${proc}_batch`)
@@ -47,5 +48,6 @@ export async function createMariadbProcedureSink(client: SqlClient, proc: string
         : undefined,
     },
     close,
+    describe,
   )
 }

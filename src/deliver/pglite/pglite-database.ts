@@ -1,44 +1,75 @@
 /**
- * The embedded store's thread. PGlite runs SQL on the thread that calls it, so it lives here, away from
- * the event loop that answers logins: the main thread sends SQL, the worker runs it. It also answers the
- * CLI's queries over a unix socket while the app holds the store.
+ * PGlite on the thread that opens it: authtrail opens it in the database worker (database-thread.ts),
+ * because PGlite runs SQL on the calling thread and must stay off the event loop that answers logins.
+ * While an app holds the store it also answers the CLI's queries over a unix socket.
  */
 import { rmSync } from 'node:fs'
 import net from 'node:net'
-import { parentPort, workerData } from 'node:worker_threads'
 import { PGlite } from '@electric-sql/pglite'
 import { buildAuditQuery, toAuditRow } from '../../review/audit-query.js'
 import type { AuditFilter } from '../../review/audit-query.js'
-import type { EmbeddedStoreInit } from './embedded-store.js'
+import type { SqlClient } from '../sql-client.js'
 
-const init = workerData as EmbeddedStoreInit
-let db: PGlite | undefined
-let server: net.Server | undefined
-
-function database(): PGlite {
-  if (!db) throw new Error('authtrail: the embedded store is not open')
-  return db
+/** The embedded store to open, as the main thread describes it. */
+export interface EmbeddedInit {
+  readonly kind: 'embedded'
+  readonly dir: string
+  /** Schema for the shipped objects; only read with `installSql`. */
+  readonly schema: string
+  /** SQL run at start (procedures/securitylogging.sql); omitted when only reading. */
+  readonly installSql?: string
+  /** The audit table, for queries through the socket. */
+  readonly table: string
+  /** Unix socket to serve queries on, for the CLI while this process holds the store. */
+  readonly socket?: string
 }
 
-async function open(): Promise<void> {
-  db = await PGlite.create({ dataDir: init.dataDir })
-  if (init.installSql !== undefined) {
-    // The SQL file creates unqualified objects; search_path puts them in the procedure's schema.
-    await db.exec(`CREATE SCHEMA IF NOT EXISTS ${init.schema}; SET search_path TO ${init.schema}, public;`)
-    await db.exec(init.installSql)
-    await db.exec('SET search_path TO DEFAULT')
+/** An open PGlite store: a client, a way to run scripts, and its closing. */
+export interface PgliteDatabase {
+  readonly client: SqlClient
+  exec(sql: string): Promise<void>
+}
+
+/** Opens PGlite in `init.dir` on this thread, installs the shipped SQL if asked, and serves the socket. */
+export async function openPgliteDatabase(init: EmbeddedInit): Promise<PgliteDatabase> {
+  const db = await PGlite.create({ dataDir: init.dir })
+  let server: net.Server | undefined
+  try {
+    if (init.installSql !== undefined) {
+      // The SQL file creates unqualified objects; search_path puts them in the procedure's schema.
+      await db.exec(`CREATE SCHEMA IF NOT EXISTS ${init.schema}; SET search_path TO ${init.schema}, public;`)
+      await db.exec(init.installSql)
+      await db.exec('SET search_path TO DEFAULT')
+    }
+    if (init.socket !== undefined) server = await serve(init.socket, async (filter) => {
+      const { text, params } = buildAuditQuery('postgres', init.table, filter)
+      return (await db.query<Record<string, unknown>>(text, params)).rows.map(toAuditRow)
+    })
+  } catch (err) {
+    await db.close()
+    throw err
   }
-  if (init.socket !== undefined) server = await serve(init.socket)
-}
-
-async function query(filter: AuditFilter) {
-  const { text, params } = buildAuditQuery('postgres', init.table, filter)
-  const result = await database().query<Record<string, unknown>>(text, params)
-  return result.rows.map(toAuditRow)
+  return {
+    client: {
+      dialect: 'postgres',
+      description: `the embedded store ${init.dir}`,
+      query: async <Row>(text: string, params: readonly unknown[] = []) => (await db.query<Row>(text, params as unknown[])).rows,
+      async close() {
+        if (server) {
+          await new Promise<void>((resolve) => server!.close(() => resolve()))
+          rmSync(init.socket!, { force: true })
+        }
+        await db.close()
+      },
+    },
+    exec: async (sql) => {
+      await db.exec(sql)
+    },
+  }
 }
 
 /** One JSON request line in, one JSON reply line out. Only queries are served: nothing can write. */
-function serve(socket: string): Promise<net.Server> {
+function serve(socket: string, query: (filter: AuditFilter) => Promise<unknown[]>): Promise<net.Server> {
   rmSync(socket, { force: true })
   const server = net.createServer((connection) => {
     let buffered = ''
@@ -69,31 +100,3 @@ function serve(socket: string): Promise<net.Server> {
     server.listen(socket, () => resolve(server))
   })
 }
-
-async function close(): Promise<void> {
-  if (server) {
-    await new Promise<void>((resolve) => server!.close(() => resolve()))
-    if (init.socket !== undefined) rmSync(init.socket, { force: true })
-  }
-  await db?.close()
-  db = undefined
-}
-
-const opened = open()
-
-parentPort!.on('message', async ({ id, op, payload }: { id: number; op: string; payload: any }) => {
-  try {
-    await opened
-    let result: unknown
-    switch (op) {
-      case 'ready': result = true; break
-      case 'query': result = (await database().query(payload.text, payload.params)).rows; break
-      case 'exec': await database().exec(payload as string); result = true; break
-      case 'close': await close(); result = true; break
-      default: throw new Error(`unknown operation ${op}`)
-    }
-    parentPort!.postMessage({ id, result })
-  } catch (err) {
-    parentPort!.postMessage({ id, error: { message: (err as Error).message, code: (err as { code?: string }).code } })
-  }
-})

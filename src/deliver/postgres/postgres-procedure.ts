@@ -1,4 +1,5 @@
 import type { Sink } from '../../types.js'
+import type { Describer } from '../../describe/event-xml.js'
 import { createProcedureSink, splitName } from '../procedure-sink.js'
 import type { SqlClient } from '../sql-client.js'
 
@@ -26,7 +27,7 @@ export const BATCH_ARGUMENTS = ['xml[]', 'xml[]', 'character varying[]', 'uuid[]
  * `CALL proc($1::xml, $2::xml, $3)`, and for a batch `CALL proc_batch(...)` with {@link BATCH_ARGUMENTS}
  * when the database has it (the shipped procedures/securitylogging.sql does).
  */
-export async function createPostgresProcedureSink(client: SqlClient, proc: string, close: () => Promise<void>): Promise<Sink> {
+export async function createPostgresProcedureSink(client: SqlClient, proc: string, close: () => Promise<void>, describe?: Describer): Promise<Sink> {
   const batch = `${proc}_batch`
   const hasBatch = await postgresProcedureExists(client, batch, BATCH_ARGUMENTS)
   return createProcedureSink(
@@ -49,6 +50,7 @@ export async function createPostgresProcedureSink(client: SqlClient, proc: strin
         : undefined,
     },
     close,
+    describe,
   )
 }
 

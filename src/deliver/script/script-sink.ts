@@ -2,11 +2,12 @@ import { existsSync } from 'node:fs'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { tsImport } from 'tsx/esm/api'
-import type { AuditEventType, DescribedEvent, Sink } from '../../types.js'
+import type { AuditEventType, Sink } from '../../types.js'
 import { DeliveryError } from '../../types.js'
 import { ConfigError, CONFIG_KEYS } from '../../config/load-config.js'
 import type { AuthtrailConfig } from '../../config/load-config.js'
 import type { Logger } from '../../logger.js'
+import { createDescriber, describeBatch } from '../../describe/event-xml.js'
 
 /**
  * What a script procedure receives besides Showcase's three arguments, as Showcase handed celesta and
@@ -64,13 +65,15 @@ export async function loadScriptSink(config: AuthtrailConfig, proceduresDir: str
   const procedure = candidates.find((c): c is ScriptProcedure => typeof c === 'function')
   if (!procedure) fail(`the script exports no function (expected a default export, "${camel}" or "securitylogging")`)
   const run = procedure as ScriptProcedure
+  // A script runs on the app's thread (it is the app's own code), so its events are described there too.
+  const describe = createDescriber()
 
   return {
     description: `script ${file}`,
-    async deliver(batch: readonly DescribedEvent[]) {
-      const failed = new Map<string, Error>()
+    async deliver(events) {
+      const { described, failed } = describeBatch(events, describe)
       // One at a time, in order: a script may append to a file or keep state between calls.
-      for (const { event, sessionContext, data } of batch) {
+      for (const { event, sessionContext, data } of described) {
         try {
           await run(sessionContext, data, event.type, {
             eventId: event.id,
@@ -86,7 +89,7 @@ export async function loadScriptSink(config: AuthtrailConfig, proceduresDir: str
           failed.set(event.id, err instanceof Error ? err : new Error(String(err)))
         }
       }
-      if (failed.size > 0) throw new DeliveryError(`${failed.size} of ${batch.length} events rejected by ${file}`, failed)
+      if (failed.size > 0) throw new DeliveryError(`${failed.size} of ${events.length} events rejected by ${file}`, failed)
     },
     close: async () => {},
   }

@@ -1,0 +1,129 @@
+import type { Worker } from 'node:worker_threads'
+import type { Logger } from '../logger.js'
+import type { AuditEvent, Sink } from '../types.js'
+import type { EmbeddedInit } from './pglite/pglite-database.js'
+import type { SqlClient } from './sql-client.js'
+import { siblingModule, startWorker, workerRpc } from './worker-thread.js'
+
+/** A database server to connect to; the password was already read from the environment. */
+export interface ServerInit {
+  readonly kind: 'postgres' | 'mariadb'
+  readonly url: string
+  readonly password: string | undefined
+  readonly pool: number
+}
+
+/** What the database thread is started with (it crosses the thread boundary: plain data only). */
+export interface DatabaseThreadInit {
+  readonly connection: EmbeddedInit | ServerInit
+  /** The logging procedure to deliver to; without it the thread is a SQL client only (the CLI). */
+  readonly proc?: string
+  /** Schema of the procedure, where the partition maintenance procedure lives. */
+  readonly schema: string
+  /** The audit table as the properties file names it (MariaDB resolves it in the thread). */
+  readonly table: string
+}
+
+/** The thread's answer once it is open. */
+export interface DatabaseThreadReady {
+  readonly dialect: SqlClient['dialect']
+  readonly description: string
+  /** The audit table as SQL text for this database. */
+  readonly table: string
+  /** The sink's description, or undefined when the database has no such procedure. */
+  readonly sink: string | undefined
+}
+
+/** A database opened in its own thread, as the main thread uses it. */
+export interface DatabaseWorker {
+  /** SQL through the thread (the session ledger, review queries, administration). */
+  readonly client: SqlClient
+  readonly table: string
+  /** Delivers to the procedure: events cross as captured and are described in the thread. */
+  readonly sink: Sink | undefined
+  /** Runs a script of several statements (embedded store only: administration and tests). */
+  exec(sql: string): Promise<void>
+  /** Closes the database and ends the thread. */
+  close(): Promise<void>
+  /** The thread now running (a new one after a restart), for health checks and tests. */
+  readonly thread: Worker
+}
+
+type Rpc = ReturnType<typeof workerRpc>
+
+/**
+ * Opens a database in a worker thread (database-thread.ts). Throws what the thread met on opening
+ * (an unreachable server, a store in use). A thread that dies later (a crash, running out of memory) is
+ * started again on the next call, so delivery resumes instead of failing for the life of the process;
+ * the call that found it dead fails as an outage, which the outbox retries.
+ */
+export async function startDatabaseWorker(init: DatabaseThreadInit, logger?: Logger): Promise<DatabaseWorker> {
+  const what = init.connection.kind === 'embedded' ? `the embedded store ${init.connection.dir}` : 'the audit database'
+  const launch = (): { worker: Worker; rpc: Rpc } => {
+    const worker = startWorker(siblingModule(import.meta.url, 'database-thread'), init)
+    return { worker, rpc: workerRpc(worker, what, (line) => logger?.[line.log](line.message)) }
+  }
+  let current = launch()
+  let ready: DatabaseThreadReady
+  try {
+    ready = await current.rpc.call<DatabaseThreadReady>('ready')
+  } catch (err) {
+    await current.worker.terminate()
+    throw err
+  }
+
+  let closing: Promise<void> | undefined
+  let restarting: Promise<void> | undefined
+  const restart = (): Promise<void> =>
+    (restarting ??= (async () => {
+      logger?.error(`${current.rpc.failed!.message}; starting it again`)
+      await current.worker.terminate()
+      current = launch()
+      await current.rpc.call('ready')
+    })().finally(() => (restarting = undefined)))
+
+  const call = async <T>(op: string, payload?: unknown): Promise<T> => {
+    if (closing) throw new Error(`authtrail: ${what} is closed`)
+    if (restarting) await restarting
+    else if (current.rpc.failed) {
+      const failure = current.rpc.failed
+      void restart().catch((err: Error) => logger?.error(`could not start ${what}'s thread again: ${err.message}`))
+      throw failure
+    }
+    return current.rpc.call<T>(op, payload)
+  }
+
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      await restarting?.catch(() => {})
+      try {
+        if (!current.rpc.failed) await current.rpc.call('close')
+      } finally {
+        await current.worker.terminate()
+      }
+    })())
+
+  const client: SqlClient = {
+    dialect: ready.dialect,
+    description: ready.description,
+    query: <Row>(text: string, params: readonly unknown[] = []) => call<Row[]>('query', { text, params }),
+    close,
+  }
+  return {
+    client,
+    table: ready.table,
+    sink: ready.sink === undefined ? undefined : {
+      description: ready.sink,
+      // As one JSON string: V8's structured clone of many small objects costs the event loop several
+      // times what JSON.stringify does (measured with --cpu-prof under login load).
+      deliver: (batch: readonly AuditEvent[]) => call<void>('deliver', JSON.stringify(batch)),
+      // The thread is closed with the database, after the session ledger has written what it holds.
+      close: async () => {},
+    },
+    exec: (sql) => call<void>('exec', sql),
+    close,
+    get thread() {
+      return current.worker
+    },
+  }
+}
