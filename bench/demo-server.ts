@@ -50,12 +50,17 @@ export function rssMiB(pid: number): number {
   return Math.round(Number(match?.[1] ?? 0) / 1024)
 }
 
-/** Logins on loopback, a successful and a failed one alternating, so LOGIN and LOGINERROR both occur. */
-export function loginLoad(url: string, seconds: number, connections = 20): Promise<autocannon.Result> {
+/**
+ * Logins on loopback, a successful and a failed one alternating, so LOGIN and LOGINERROR both occur.
+ * Without `rate`, as fast as the server answers (throughput); with it, that many requests per second
+ * in all (latency at a given load, where a p99 compares what each login costs rather than queueing).
+ */
+export function loginLoad(url: string, seconds: number, connections = 20, rate?: number): Promise<autocannon.Result> {
   return autocannon({
     url,
     connections,
     duration: seconds,
+    ...(rate !== undefined ? { overallRate: rate } : {}),
     requests: [
       { method: 'POST', path: '/login', headers: { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36' }, body: 'username=alice&password=wonderland' },
       { method: 'POST', path: '/login', headers: { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': 'curl/8.5.0' }, body: 'username=alice&password=not-the-password' },
@@ -63,10 +68,13 @@ export function loginLoad(url: string, seconds: number, connections = 20): Promi
   })
 }
 
-/** CPU time (user + system, all threads) a process has used, in ms. */
-export function cpuMs(pid: number): number {
+/**
+ * CPU time (user + system) a process has used, in ms: all its threads, or with `mainThread` only the
+ * thread that runs the event loop (its thread id is the process id).
+ */
+export function cpuMs(pid: number, mainThread = false): number {
   // Fields 14 and 15 of /proc/<pid>/stat, after the command name in parentheses; in clock ticks (100/s).
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const stat = readFileSync(mainThread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8')
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   return (Number(fields[11]) + Number(fields[12])) * 10
 }
@@ -81,8 +89,12 @@ const median = (values: readonly number[]): number => {
 export interface LoginFigures {
   readonly requestsPerSecond: number
   readonly p99Ms: number
+  /** At a fixed rate of half the baseline's throughput: p50 and p99 in ms. */
+  readonly paced: { readonly rate: number; readonly p50Ms: number; readonly p99Ms: number }
   /** Server CPU (all its threads) per request, in µs: steadier than req/s on a shared machine. */
   readonly cpuMicrosPerRequest: number
+  /** CPU of the event loop's thread per request, in µs: what a login costs the thread that answers it. */
+  readonly loopMicrosPerRequest: number
   readonly errors: number
 }
 
@@ -91,14 +103,17 @@ export interface LoginFigures {
  * baseline, ...) so that drift of a shared machine falls on both sides; reports the medians and the
  * median of the per-round ratios.
  */
-export async function compareLogins(baseline: DemoServer, audited: DemoServer, seconds: number, rounds = 3): Promise<{ baseline: LoginFigures; audited: LoginFigures; ratio: number; cpuRatio: number }> {
+export async function compareLogins(baseline: DemoServer, audited: DemoServer, seconds: number, rounds = 3): Promise<{ baseline: LoginFigures; audited: LoginFigures; ratio: number; cpuRatio: number; pacedP99DifferenceMs: number }> {
   await loginLoad(baseline.url, seconds)
   await loginLoad(audited.url, seconds)
   const measure = async (server: DemoServer) => {
     const before = cpuMs(server.child.pid!)
+    const loopBefore = cpuMs(server.child.pid!, true)
     const result = await loginLoad(server.url, seconds)
     const cpu = cpuMs(server.child.pid!) - before
-    return { result, cpuMicrosPerRequest: (cpu * 1000) / Math.max(1, result.requests.total) }
+    const loop = cpuMs(server.child.pid!, true) - loopBefore
+    const requests = Math.max(1, result.requests.total)
+    return { result, cpuMicrosPerRequest: (cpu * 1000) / requests, loopMicrosPerRequest: (loop * 1000) / requests }
   }
   const base: Array<Awaited<ReturnType<typeof measure>>> = []
   const audit: typeof base = []
@@ -106,15 +121,31 @@ export async function compareLogins(baseline: DemoServer, audited: DemoServer, s
     base.push(await measure(baseline))
     audit.push(await measure(audited))
   }
-  const figures = (runs: typeof base): LoginFigures => ({
+  // The same servers at a fixed rate, half of what the baseline reached: both have room to spare.
+  const rate = Math.max(100, Math.round(median(base.map((r) => r.result.requests.average)) / 2 / 100) * 100)
+  const pacedBase: autocannon.Result[] = []
+  const pacedAudit: autocannon.Result[] = []
+  for (let round = 0; round < rounds; round++) {
+    pacedBase.push(await loginLoad(baseline.url, seconds, 20, rate))
+    pacedAudit.push(await loginLoad(audited.url, seconds, 20, rate))
+  }
+  const paced = (runs: readonly autocannon.Result[]): LoginFigures['paced'] => ({
+    rate,
+    p50Ms: median(runs.map((r) => r.latency.p50)),
+    p99Ms: median(runs.map((r) => r.latency.p99)),
+  })
+  const figures = (runs: typeof base, pacedRuns: readonly autocannon.Result[]): LoginFigures => ({
     requestsPerSecond: Math.round(median(runs.map((r) => r.result.requests.average))),
     p99Ms: median(runs.map((r) => r.result.latency.p99)),
+    paced: paced(pacedRuns),
     cpuMicrosPerRequest: Math.round(median(runs.map((r) => r.cpuMicrosPerRequest))),
+    loopMicrosPerRequest: Math.round(median(runs.map((r) => r.loopMicrosPerRequest))),
     errors: runs.reduce((sum, r) => sum + r.result.errors + r.result.non2xx - r.result['3xx'], 0),
   })
   return {
-    baseline: figures(base),
-    audited: figures(audit),
+    baseline: figures(base, pacedBase),
+    audited: figures(audit, pacedAudit),
+    pacedP99DifferenceMs: median(pacedBase.map((b, i) => pacedAudit[i]!.latency.p99 - b.latency.p99)),
     ratio: Number(median(base.map((b, i) => audit[i]!.result.requests.average / b.result.requests.average)).toFixed(3)),
     cpuRatio: Number(median(base.map((b, i) => audit[i]!.cpuMicrosPerRequest / b.cpuMicrosPerRequest)).toFixed(3)),
   }
@@ -133,6 +164,10 @@ export function loginRows(label: string, comparison: Awaited<ReturnType<typeof c
     'server CPU µs per login without audit': baseline.cpuMicrosPerRequest,
     'server CPU µs per login with audit': audited.cpuMicrosPerRequest,
     'CPU ratio (audit / none)': comparison.cpuRatio,
+    'event-loop thread CPU µs per login without / with audit': `${baseline.loopMicrosPerRequest} / ${audited.loopMicrosPerRequest}`,
+    [`at ${baseline.paced.rate} req/s: p50 ms without / with audit`]: `${baseline.paced.p50Ms} / ${audited.paced.p50Ms}`,
+    [`at ${baseline.paced.rate} req/s: p99 ms without / with audit`]: `${baseline.paced.p99Ms} / ${audited.paced.p99Ms}`,
+    [`at ${baseline.paced.rate} req/s: p99 difference ms (median of rounds)`]: comparison.pacedP99DifferenceMs,
     'errors (audit runs)': audited.errors,
   }
 }

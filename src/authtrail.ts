@@ -105,7 +105,10 @@ export async function authtrail(options: AuthtrailOptions): Promise<Authtrail> {
   const config = loadConfig(options.config ?? 'config/generalapp.properties', cwd)
   const proceduresDir = path.resolve(cwd, options.proceduresDir ?? 'procedures')
 
-  const delivery = await resolveDelivery(config, proceduresDir, options.env ?? process.env, logger)
+  const env = options.env ?? process.env
+  // Resolved before the database opens: its thread seals the session ledger's store ids with it.
+  const key = config.procKind === 'off' ? Buffer.alloc(0) : resolveSessionKey(config, env, options.sessionKey, logger)
+  const delivery = await resolveDelivery(config, proceduresDir, env, logger, key)
   if (!delivery) {
     logger.info(`security.logging.proc is empty in ${config.file}: authentication events are not logged`)
     return {
@@ -124,7 +127,7 @@ export async function authtrail(options: AuthtrailOptions): Promise<Authtrail> {
   }
 
   try {
-    return await start(options, config, delivery, logger)
+    return await start(options, config, delivery, key, logger)
   } catch (err) {
     // Startup failed after the database was opened: release its lock, worker or pool before reporting.
     await delivery.close()
@@ -143,11 +146,16 @@ async function openLedger(delivery: Delivery, config: AuthtrailConfig, key: Buff
     logger.warn(`${database.client.description} has no ${sessionLedgerTable(database.client.dialect, database.table)}: session timeouts are watched by this process only (lost on restart, not shared between instances); deploy procedures/securitylogging.sql again to add it`)
     return createMemoryLedger()
   }
-  return createDatabaseLedger({ client: database.client, auditTable: database.table, hashSessionId, seal: createSessionSeal(key) })
+  return createDatabaseLedger({
+    client: database.client,
+    auditTable: database.table,
+    hashSessionId,
+    seal: createSessionSeal(key),
+    ...(database.insertLedgerRows ? { insert: database.insertLedgerRows } : {}),
+  })
 }
 
-async function start(options: AuthtrailOptions, config: AuthtrailConfig, delivery: Delivery, logger: Logger): Promise<Authtrail> {
-  const key = resolveSessionKey(config, options.env ?? process.env, options.sessionKey, logger)
+async function start(options: AuthtrailOptions, config: AuthtrailConfig, delivery: Delivery, key: Buffer, logger: Logger): Promise<Authtrail> {
   const hashSessionId = createSessionIdHasher(config.sessionIdMode, key)
   const ledger = await openLedger(delivery, config, key, hashSessionId, logger)
   const spool = (options.openSpool ?? openSpool)(config.spoolDir)

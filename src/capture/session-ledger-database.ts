@@ -3,6 +3,8 @@ import type { SqlClient } from '../deliver/sql-client.js'
 import type { UserProfile } from '../types.js'
 import type { LedgerClaim, LedgerEntry, SessionEndKind, SessionLedger } from './session-ledger.js'
 import type { SessionSeal } from './session-seal.js'
+import { insertLedgerRows, ledgerSql } from './session-ledger-rows.js'
+import type { LedgerAdd } from './session-ledger-rows.js'
 
 export interface DatabaseLedgerOptions {
   readonly client: SqlClient
@@ -10,6 +12,11 @@ export interface DatabaseLedgerOptions {
   readonly auditTable: string
   readonly hashSessionId: (sessionId: string) => string
   readonly seal: SessionSeal
+  /**
+   * Writes new sessions; the app hands this to the database thread, which seals and writes them there.
+   * @defaultValue {@link insertLedgerRows} through `client`, on the calling thread
+   */
+  readonly insert?: (rows: readonly LedgerAdd[], replace: boolean) => Promise<void>
 }
 
 /** The ledger table next to an audit table: same schema (PostgreSQL) or database (MariaDB). */
@@ -50,9 +57,7 @@ async function retryDeadlocks<T>(statement: () => Promise<T>, attempts = 5): Pro
 const ADD_BATCH = 500
 const ADD_DELAY_MS = 20
 
-interface PendingAdd {
-  readonly sessionId: string
-  readonly entry: LedgerEntry
+interface PendingAdd extends LedgerAdd {
   readonly replace: boolean
   readonly waiters: ReadonlyArray<{ resolve(): void; reject(err: unknown): void }>
 }
@@ -80,16 +85,9 @@ interface Row {
  */
 export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLedger {
   const { client, hashSessionId, seal } = options
-  const pg = client.dialect === 'postgres'
   const table = sessionLedgerTable(client.dialect, options.auditTable)
-  let n = 0
-  const p = (): string => (pg ? `$${++n}` : '?')
-  const sql = (build: () => string): string => {
-    n = 0
-    return build()
-  }
-  const time = (): string => (pg ? `to_timestamp(${p()}::float8 / 1000)` : `FROM_UNIXTIME(${p()} / 1000)`)
-  const ms = (column: string): string => (pg ? `(extract(epoch FROM ${column}) * 1000)::float8` : `UNIX_TIMESTAMP(${column}) * 1000`)
+  const { pg, p, sql, time, ms } = ledgerSql(client.dialect)
+  const insertRows = options.insert ?? ((rows: readonly LedgerAdd[], replace: boolean) => insertLedgerRows(client, table, seal, rows, replace))
   const columnsOf = (q: string): string =>
     `${q}session_id, ${q}sealed_id, ${q}username, ${q}user_id, ${q}profile, ${q}ip, ${q}user_agent, ${ms(`${q}login_time`)} AS login_ms, ` +
     `${ms(`${q}expires_at`)} AS expires_ms, ${ms(`${q}absolute_expires_at`)} AS absolute_ms, ${q}ended`
@@ -124,26 +122,6 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
 
   const pending = new Map<string, PendingAdd>()
   let timer: NodeJS.Timeout | undefined
-  const insertRows = async (rows: readonly PendingAdd[], replace: boolean): Promise<void> => {
-    if (rows.length === 0) return
-    const values: unknown[] = []
-    const text = sql(() => {
-      const tuples = rows.map(({ sessionId, entry }) => {
-        values.push(
-          entry.auditSessionId, seal.seal(sessionId), entry.user.username, entry.user.userId, JSON.stringify(entry.user.profile), entry.ip, entry.userAgent,
-          entry.loginTime, entry.expiresAt, entry.absoluteExpiresAt ?? null, Math.min(entry.expiresAt, entry.absoluteExpiresAt ?? Number.POSITIVE_INFINITY),
-        )
-        return `(${p()}, ${p()}, ${p()}, ${p()}, ${p()}, ${p()}, ${p()}, ${time()}, ${time()}, ${time()}, ${time()})`
-      })
-      const insert = `INSERT INTO ${table} (session_id, sealed_id, username, user_id, profile, ip, user_agent, login_time, expires_at, absolute_expires_at, due_at) VALUES ${tuples.join(', ')}`
-      const update = 'sealed_id, username, user_id, profile, ip, user_agent, login_time, expires_at, absolute_expires_at, due_at'.split(', ')
-      if (pg) return `${insert} ON CONFLICT (session_id) DO ${replace ? `UPDATE SET ${update.map((c) => `${c} = EXCLUDED.${c}`).join(', ')}, ended = NULL, claimed_by = NULL, claimed_until = NULL` : 'NOTHING'}`
-      return replace
-        ? `${insert} ON DUPLICATE KEY UPDATE ${update.map((c) => `${c} = VALUES(${c})`).join(', ')}, ended = NULL, claimed_by = NULL, claimed_until = NULL`
-        : insert.replace(/^INSERT/, 'INSERT IGNORE')
-    })
-    await client.query(text, values)
-  }
   /** The statement writing the last batch, while it runs: a removal waits for it, or would miss its row. */
   let writing: Promise<void> | undefined
   function flush(): Promise<void> {
@@ -165,8 +143,9 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
   async function write(batch: readonly PendingAdd[]): Promise<void> {
     try {
       // Adoptions first: a login queued in the same batch then overwrites what an adoption kept.
-      await insertRows(batch.filter((add) => !add.replace), false)
-      await insertRows(batch.filter((add) => add.replace), true)
+      const rows = (replace: boolean): LedgerAdd[] => batch.filter((add) => add.replace === replace).map(({ sessionId, entry }) => ({ sessionId, entry }))
+      await insertRows(rows(false), false)
+      await insertRows(rows(true), true)
       for (const add of batch) for (const waiter of add.waiters) waiter.resolve()
     } catch (err) {
       for (const add of batch) for (const waiter of add.waiters) waiter.reject(err)

@@ -5,6 +5,10 @@
  * captured events and SQL; see database-worker.ts for its side.
  */
 import { parentPort, workerData } from 'node:worker_threads'
+import { sessionLedgerTable } from '../capture/session-ledger-database.js'
+import { insertLedgerRows } from '../capture/session-ledger-rows.js'
+import type { LedgerAdd } from '../capture/session-ledger-rows.js'
+import { createSessionSeal } from '../capture/session-seal.js'
 import { createDescriber } from '../describe/event-xml.js'
 import type { AuditEvent, Sink } from '../types.js'
 import type { DatabaseThreadInit, DatabaseThreadReady } from './database-worker.js'
@@ -55,6 +59,7 @@ async function open(): Promise<Opened> {
 }
 
 const opened = open()
+const seal = init.sessionKey === undefined ? undefined : createSessionSeal(Buffer.from(init.sessionKey))
 // A failed start is reported through 'ready'; it must not also surface as an unhandled rejection.
 opened.catch(() => {})
 
@@ -71,6 +76,11 @@ async function handle(op: string, payload: any): Promise<unknown> {
     case 'deliver':
       if (!db.sink) throw new Error('authtrail: this database thread has no logging procedure')
       return db.sink.deliver(JSON.parse(payload as string) as AuditEvent[])
+    case 'ledger.insert': {
+      if (!seal) throw new Error('authtrail: this database thread was started without the session key')
+      const { rows, replace } = JSON.parse(payload as string) as { rows: LedgerAdd[]; replace: boolean }
+      return insertLedgerRows(db.client, sessionLedgerTable(db.client.dialect, db.table), seal, rows, replace)
+    }
     case 'close':
       db.stopPartitions()
       return db.client.close()

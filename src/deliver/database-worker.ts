@@ -1,4 +1,5 @@
 import type { Worker } from 'node:worker_threads'
+import type { LedgerAdd } from '../capture/session-ledger-rows.js'
 import type { Logger } from '../logger.js'
 import type { AuditEvent, Sink } from '../types.js'
 import type { EmbeddedInit } from './pglite/pglite-database.js'
@@ -22,6 +23,8 @@ export interface DatabaseThreadInit {
   readonly schema: string
   /** The audit table as the properties file names it (MariaDB resolves it in the thread). */
   readonly table: string
+  /** The session-id key, so that the thread seals the store ids it writes into the session ledger. */
+  readonly sessionKey?: Uint8Array
 }
 
 /** The thread's answer once it is open. */
@@ -43,6 +46,8 @@ export interface DatabaseWorker {
   readonly sink: Sink | undefined
   /** Runs a script of several statements (embedded store only: administration and tests). */
   exec(sql: string): Promise<void>
+  /** Seals and writes sessions into the session ledger in the thread; only when started with a `sessionKey`. */
+  readonly insertLedgerRows: ((rows: readonly LedgerAdd[], replace: boolean) => Promise<void>) | undefined
   /** Closes the database and ends the thread. */
   close(): Promise<void>
   /** The thread now running (a new one after a restart), for health checks and tests. */
@@ -121,6 +126,9 @@ export async function startDatabaseWorker(init: DatabaseThreadInit, logger?: Log
       close: async () => {},
     },
     exec: (sql) => call<void>('exec', sql),
+    insertLedgerRows: init.sessionKey === undefined ? undefined : async (rows, replace) => {
+      if (rows.length > 0) await call<void>('ledger.insert', JSON.stringify({ rows, replace }))
+    },
     close,
     get thread() {
       return current.worker

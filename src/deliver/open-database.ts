@@ -15,6 +15,8 @@ export interface OpenOptions {
    * procedures and a socket answering the CLI's queries.
    */
   readonly asApp: boolean
+  /** The session-id key, so that the database thread writes the session ledger (the app). */
+  readonly sessionKey?: Uint8Array
   readonly logger?: Logger
 }
 
@@ -25,7 +27,7 @@ export interface OpenOptions {
  */
 export async function openDatabaseWorker(config: AuthtrailConfig, options: OpenOptions): Promise<DatabaseWorker> {
   const db = config.db
-  const proc = options.asApp ? { proc: config.proc } : {}
+  const proc = { ...(options.asApp ? { proc: config.proc } : {}), ...(options.sessionKey !== undefined ? { sessionKey: options.sessionKey } : {}) }
   const logger = options.logger ? { logger: options.logger } : {}
   if (db.kind === 'embedded') {
     return openEmbeddedStore({

@@ -7,6 +7,7 @@ import type { AuditFilter, AuditRow } from '../review/audit-query.js'
 import { openDatabaseWorker } from './open-database.js'
 import { loadScriptSink } from './script/script-sink.js'
 import type { SqlClient } from './sql-client.js'
+import type { DatabaseWorker } from './database-worker.js'
 
 /** Where events go, how to read them back, and how to let go of it all. */
 export interface Delivery {
@@ -14,7 +15,7 @@ export interface Delivery {
   /** Reads the audit table; undefined for a script procedure. */
   readonly read: ((filter: AuditFilter) => Promise<AuditRow[]>) | undefined
   /** The database of a stored procedure, for authtrail's own tables (session ledger, review queries); undefined for a script. */
-  readonly database: { readonly client: SqlClient; readonly table: string } | undefined
+  readonly database: { readonly client: SqlClient; readonly table: string; readonly insertLedgerRows: DatabaseWorker['insertLedgerRows'] } | undefined
   close(): Promise<void>
 }
 
@@ -29,6 +30,8 @@ export async function resolveDelivery(
   proceduresDir: string,
   env: Readonly<Record<string, string | undefined>>,
   logger: Logger,
+  /** The session-id key, so that the database thread writes the session ledger. */
+  sessionKey?: Uint8Array,
 ): Promise<Delivery | undefined> {
   switch (config.procKind) {
     case 'off':
@@ -38,7 +41,7 @@ export async function resolveDelivery(
       return { sink, read: undefined, database: undefined, close: () => sink.close() }
     }
     case 'stored-procedure': {
-      const database = await openDatabaseWorker(config, { env, asApp: true, logger })
+      const database = await openDatabaseWorker(config, { env, asApp: true, logger, ...(sessionKey !== undefined ? { sessionKey } : {}) })
       if (!database.sink) {
         await database.close()
         throw new ConfigError(
@@ -46,8 +49,8 @@ export async function resolveDelivery(
             (config.db.kind === 'embedded' ? ` (it has ${config.schema}.securitylogging from procedures/securitylogging.sql)` : '; deploy procedures/ first'),
         )
       }
-      const { client, table } = database
-      return { sink: database.sink, read: (filter) => queryAudit(client, table, filter), database: { client, table }, close: database.close }
+      const { client, table, insertLedgerRows } = database
+      return { sink: database.sink, read: (filter) => queryAudit(client, table, filter), database: { client, table, insertLedgerRows }, close: database.close }
     }
   }
 }

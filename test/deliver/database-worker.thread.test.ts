@@ -1,5 +1,7 @@
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { createDatabaseLedger, sessionLedgerTable } from '../../src/capture/session-ledger-database.js'
+import { createSessionSeal } from '../../src/capture/session-seal.js'
 import { parseConfig } from '../../src/config/load-config.js'
 import { openDatabaseWorker } from '../../src/deliver/open-database.js'
 import type { DatabaseWorker } from '../../src/deliver/database-worker.js'
@@ -50,7 +52,7 @@ for (const db of DATABASES) {
     })
 
     /** The app's way in: the thread opened from a properties file, with the procedure's sink. */
-    const open = async (): Promise<DatabaseWorker> => {
+    const open = async (sessionKey?: Buffer): Promise<DatabaseWorker> => {
       // The embedded store allows one holder, so it gets a directory of its own rather than the namespace's.
       let properties: Record<string, string> = { 'security.logging.embedded.dir': 'data' }
       if (db.name !== 'pglite') {
@@ -59,7 +61,7 @@ for (const db of DATABASES) {
       }
       project = tempProject(properties)
       const config = parseConfig({ 'security.logging.proc': 'dbo.securitylogging', ...properties }, project.config, project.dir)
-      database = await openDatabaseWorker(config, { env: {}, asApp: true, logger: memoryLogger() })
+      database = await openDatabaseWorker(config, { env: {}, asApp: true, logger: memoryLogger(), ...(sessionKey ? { sessionKey } : {}) })
       return database
     }
 
@@ -71,6 +73,19 @@ for (const db of DATABASES) {
       const describe = createDescriber()
       expect(rows.map((r) => r.data).reverse()).toEqual(events.map((e) => describe(e).data))
       expect(rows.map((r) => r.session_context).reverse()).toEqual(events.map((e) => describe(e).sessionContext))
+    })
+
+    it('seals and writes session ledger rows in the thread, and the app\'s ledger claims them with the same key', async () => {
+      const key = Buffer.from('ledger-key-0123456789abcdef0123456789')
+      const { client, table, insertLedgerRows } = await open(key)
+      const entry = { user: { username: 'ann', userId: '7', profile: { email: 'ann@example.org' } }, auditSessionId: 'HASHED-SID', ip: '203.0.113.9', userAgent: 'curl/8.5.0', loginTime: 1_000, expiresAt: 2_000, absoluteExpiresAt: undefined }
+      await insertLedgerRows!([{ sessionId: 'store-sid-in-clear', entry }], true)
+      const raw = await client.query<Record<string, unknown>>(`SELECT * FROM ${sessionLedgerTable(client.dialect, table)}`)
+      expect(raw).toHaveLength(1)
+      expect(JSON.stringify(raw)).not.toContain('store-sid-in-clear')
+      const ledger = createDatabaseLedger({ client, auditTable: table, hashSessionId: () => 'HASHED-SID', seal: createSessionSeal(key) })
+      const [claim] = await ledger.claimDue(3_000, 10, 60_000)
+      expect(claim).toMatchObject({ sessionId: 'store-sid-in-clear', entry: { ...entry, absoluteExpiresAt: undefined } })
     })
 
     it('is started again after its thread dies, and the next calls succeed', async () => {

@@ -22,6 +22,8 @@ export interface EmbeddedStoreOptions {
   readonly serve: boolean
   /** The logging procedure to deliver to (the app); omitted for a SQL client only. */
   readonly proc?: string
+  /** The session-id key, for the session ledger's writes (the app). */
+  readonly sessionKey?: Uint8Array
   readonly logger?: Logger
 }
 
@@ -53,6 +55,7 @@ export async function openEmbeddedStore(options: EmbeddedStoreOptions): Promise<
           ...(options.serve ? { socket } : {}),
         },
         ...(options.proc !== undefined ? { proc: options.proc } : {}),
+        ...(options.sessionKey !== undefined ? { sessionKey: options.sessionKey } : {}),
         schema: options.schema,
         table: options.table,
       },
@@ -70,6 +73,7 @@ export async function openEmbeddedStore(options: EmbeddedStoreOptions): Promise<
     table: store.table,
     sink: store.sink,
     exec: store.exec,
+    insertLedgerRows: store.insertLedgerRows,
     close,
     get thread() {
       return store.thread
