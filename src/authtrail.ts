@@ -152,6 +152,7 @@ async function openLedger(delivery: Delivery, config: AuthtrailConfig, key: Buff
     hashSessionId,
     seal: createSessionSeal(key),
     ...(database.insertLedgerRows ? { insert: database.insertLedgerRows } : {}),
+    warn: logger.warn,
   })
 }
 

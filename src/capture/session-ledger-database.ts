@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { SqlClient } from '../deliver/sql-client.js'
+import { isUnavailable } from '../deliver/sql-client.js'
 import type { UserProfile } from '../types.js'
 import type { LedgerClaim, LedgerEntry, SessionEndKind, SessionLedger } from './session-ledger.js'
 import type { SessionSeal } from './session-seal.js'
@@ -17,6 +18,8 @@ export interface DatabaseLedgerOptions {
    * @defaultValue {@link insertLedgerRows} through `client`, on the calling thread
    */
   readonly insert?: (rows: readonly LedgerAdd[], replace: boolean) => Promise<void>
+  /** Told when writes wait for an unreachable database. */
+  readonly warn?: (message: string) => void
 }
 
 /** The ledger table next to an audit table: same schema (PostgreSQL) or database (MariaDB). */
@@ -56,6 +59,8 @@ async function retryDeadlocks<T>(statement: () => Promise<T>, attempts = 5): Pro
 /** Ledger rows written per statement, and the longest a login's row waits for others. */
 const ADD_BATCH = 500
 const ADD_DELAY_MS = 20
+/** Most new sessions kept in memory while the database is unreachable. */
+const MAX_PENDING = 100_000
 
 interface PendingAdd extends LedgerAdd {
   readonly replace: boolean
@@ -121,34 +126,71 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
   }
 
   const pending = new Map<string, PendingAdd>()
+  /** Removals the database could not take (it was down): each resolves with the row once it is deleted. */
+  const removals = new Map<string, Array<(entry: LedgerEntry | undefined) => void>>()
   let timer: NodeJS.Timeout | undefined
+  let outages = 0
+  let closed = false
+  const schedule = (delayMs: number): void => {
+    timer ??= setTimeout(() => void flush(), delayMs).unref()
+  }
   /** The statement writing the last batch, while it runs: a removal waits for it, or would miss its row. */
   let writing: Promise<void> | undefined
   function flush(): Promise<void> {
     clearTimeout(timer)
     timer = undefined
-    if (pending.size === 0) return writing ?? Promise.resolve()
+    if (pending.size === 0 && removals.size === 0) return writing ?? Promise.resolve()
     const batch = [...pending.values()]
+    const removing = new Map(removals)
     pending.clear()
+    removals.clear()
     const previous = writing
     const current = (async () => {
       await previous
-      await write(batch)
+      await write(batch, removing)
     })().finally(() => {
       if (writing === current) writing = undefined
     })
     writing = current
     return current
   }
-  async function write(batch: readonly PendingAdd[]): Promise<void> {
+  const deleteRows = async (sessionIds: readonly string[]): Promise<Map<string, LedgerEntry>> => {
+    const hashed = sessionIds.map(hashSessionId)
+    const rows = await client.query<Row>(sql(() => `DELETE FROM ${table} WHERE session_id IN (${hashed.map(() => p()).join(', ')}) AND ended IS NULL RETURNING ${columns}`), hashed)
+    const byHash = new Map(rows.map((row) => [row.session_id, entryOf(row)]))
+    return new Map(sessionIds.map((id, i) => [id, byHash.get(hashed[i]!)]).filter((pair): pair is [string, LedgerEntry] => pair[1] !== undefined))
+  }
+  async function write(batch: readonly PendingAdd[], removing: ReadonlyMap<string, Array<(entry: LedgerEntry | undefined) => void>>): Promise<void> {
     try {
       // Adoptions first: a login queued in the same batch then overwrites what an adoption kept.
       const rows = (replace: boolean): LedgerAdd[] => batch.filter((add) => add.replace === replace).map(({ sessionId, entry }) => ({ sessionId, entry }))
       await insertRows(rows(false), false)
       await insertRows(rows(true), true)
+      const removed = removing.size > 0 ? await deleteRows([...removing.keys()]) : new Map<string, LedgerEntry>()
+      outages = 0
       for (const add of batch) for (const waiter of add.waiters) waiter.resolve()
+      for (const [sessionId, waiters] of removing) for (const resolve of waiters) resolve(removed.get(sessionId))
     } catch (err) {
-      for (const add of batch) for (const waiter of add.waiters) waiter.reject(err)
+      if (closed || !isUnavailable(err)) {
+        for (const add of batch) for (const waiter of add.waiters) waiter.reject(err)
+        for (const waiters of removing.values()) for (const resolve of waiters) resolve(undefined)
+        return
+      }
+      // The database is down: nothing is dropped. A session left out of the ledger would never be
+      // reported as timed out, and one whose removal is lost would be reported after its logout.
+      outages++
+      for (const [sessionId, waiters] of removing) {
+        removals.set(sessionId, [...waiters, ...(removals.get(sessionId) ?? [])])
+        pending.delete(sessionId)
+      }
+      for (const add of batch) {
+        const newer = pending.get(add.sessionId)
+        if (removals.has(add.sessionId)) for (const waiter of add.waiters) waiter.resolve()
+        else pending.set(add.sessionId, newer ? { ...newer, waiters: [...add.waiters, ...newer.waiters] } : add)
+      }
+      const delay = Math.min(30_000, 100 * 2 ** Math.min(outages, 9))
+      options.warn?.(`the session ledger ${table} in ${client.description} is unreachable (${(err as Error).message}); ${pending.size} new and ${removals.size} ended sessions wait in memory, next try in ${delay} ms`)
+      schedule(delay / 2 + Math.random() * (delay / 2))
     }
   }
 
@@ -159,27 +201,46 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
       // Logins come in bursts: their rows go in one statement per flush, not a round trip each.
       return new Promise<void>((resolve, reject) => {
         const queued = pending.get(sessionId)
+        if (!queued && pending.size >= MAX_PENDING) {
+          return reject(new Error(`${pending.size} sessions are already waiting for the session ledger ${table} (the database is unreachable)`))
+        }
         const waiters = [...(queued?.waiters ?? []), { resolve, reject }]
         // An adoption never overrides a login queued before it.
         pending.set(sessionId, queued?.replace && !replace ? { ...queued, waiters } : { sessionId, entry, replace, waiters })
-        if (pending.size >= ADD_BATCH) void flush()
-        else timer ??= setTimeout(() => void flush(), ADD_DELAY_MS).unref()
+        if (pending.size >= ADD_BATCH && outages === 0) void flush()
+        else schedule(ADD_DELAY_MS)
       })
     },
 
     async remove(sessionId) {
       // A session that ends before its row was written (a login then a quick logout) never reaches the table.
-      const queued = pending.get(sessionId)
-      if (queued) {
+      const unwritten = (): LedgerEntry | undefined => {
+        const queued = pending.get(sessionId)
+        if (!queued) return undefined
         pending.delete(sessionId)
         for (const waiter of queued.waiters) waiter.resolve()
+        return queued.entry
       }
+      const queued = unwritten()
       await writing
-      const rows = await client.query<Row>(sql(() => `DELETE FROM ${table} WHERE session_id = ${p()} AND ended IS NULL RETURNING ${columns}`), [hashSessionId(sessionId)])
-      return rows[0] === undefined ? queued?.entry : entryOf(rows[0])
+      // The batch being written when the removal came may have gone back to wait for the database.
+      const requeued = unwritten()
+      try {
+        return (await deleteRows([sessionId])).get(sessionId) ?? queued ?? requeued
+      } catch (err) {
+        if (closed || !isUnavailable(err)) throw err
+        return new Promise<LedgerEntry | undefined>((resolve) => {
+          removals.set(sessionId, [...(removals.get(sessionId) ?? []), (entry) => resolve(entry ?? queued ?? requeued)])
+          outages = Math.max(outages, 1)
+          schedule(Math.min(30_000, 100 * 2 ** outages))
+        })
+      }
     },
 
-    close: flush,
+    async close() {
+      closed = true
+      await flush()
+    },
 
     async claimDue(now, limit, leaseMs, only) {
       const token = `${instance}:${++claims}`

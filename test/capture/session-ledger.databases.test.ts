@@ -4,7 +4,11 @@ import { createMemoryLedger } from '../../src/capture/session-ledger.js'
 import type { LedgerEntry, SessionLedger } from '../../src/capture/session-ledger.js'
 import { createSessionSeal } from '../../src/capture/session-seal.js'
 import { createSessionIdHasher } from '../../src/capture/session-id.js'
+import { createMariadbClient } from '../../src/deliver/mariadb/mariadb-client.js'
+import { createPostgresClient } from '../../src/deliver/postgres/postgres-client.js'
 import { DATABASES } from '../helpers/databases.js'
+import { sleep } from '../helpers/eventually.js'
+import { tcpProxy } from '../helpers/tcp-proxy.js'
 import type { TestNamespace } from '../helpers/databases.js'
 
 const KEY = Buffer.from('ledger-test-key-0123456789abcdef0123456789', 'utf8')
@@ -160,5 +164,45 @@ for (const backend of BACKENDS) {
       expect(text).toContain('securitylog_session_due_idx')
       expect(text).not.toMatch(/Seq Scan/)
     })
+  })
+}
+
+for (const db of DATABASES.filter((d) => d.name !== 'pglite')) {
+  describe.skipIf(db.unavailable !== undefined)(`the session ledger in ${db.name} while the database is unreachable`, () => {
+    it('keeps new sessions and removals until the database is back, then writes them: none lost, none resurrected', async () => {
+      const namespace = await db.create()
+      const url = new URL(namespace.properties['security.logging.db']!.replace(/^mariadb:/, 'mysql:'))
+      const proxy = await tcpProxy(Number(url.port))
+      const proxied = namespace.properties['security.logging.db']!.replace(`:${url.port}/`, `:${proxy.port}/`)
+      const client = db.name === 'postgres' ? createPostgresClient({ url: proxied, poolSize: 1 }) : createMariadbClient({ url: proxied, poolSize: 1 })
+      const warnings: string[] = []
+      let down = false
+      const ledger = createDatabaseLedger({ client, auditTable: namespace.table, hashSessionId: hash, seal: createSessionSeal(KEY), warn: (m) => warnings.push(m) })
+      try {
+        await ledger.add('written-before', entry('written-before', 5_000), true)
+        await proxy.down()
+        down = true
+        // A login, then its logout, while the database is down; and two logins that stay.
+        const added = Promise.all(['kept-1', 'kept-2', 'logged-out'].map((id) => ledger.add(id, entry(id, 5_000), true)))
+        await sleep(100)
+        const removedBefore = ledger.remove('written-before')
+        const removedLater = ledger.remove('logged-out')
+        await sleep(500)
+        expect(warnings.join('\n')).toMatch(/unreachable/)
+        await proxy.up()
+        down = false
+        await added
+        expect(await removedBefore).toMatchObject({ auditSessionId: hash('written-before') })
+        expect(await removedLater).toMatchObject({ auditSessionId: hash('logged-out') })
+        const claims = await ledger.claimDue(10_000, 100, 60_000)
+        expect(claims.map((c) => c.sessionId).sort()).toEqual(['kept-1', 'kept-2'])
+      } finally {
+        if (down) await proxy.up()
+        await ledger.close()
+        await client.close()
+        await proxy.close()
+        await namespace.teardown()
+      }
+    }, 60_000)
   })
 }
