@@ -7,8 +7,9 @@ import { rmSync } from 'node:fs'
 import net from 'node:net'
 import { parentPort, workerData } from 'node:worker_threads'
 import { PGlite } from '@electric-sql/pglite'
-import { buildAuditQuery, toAuditRow } from '../../review/audit-query.js'
-import type { AuditFilter } from '../../review/audit-query.js'
+import { answerStoreRequest } from '../../review/store-requests.js'
+import type { StoreRequest } from '../../review/store-requests.js'
+import type { SqlClient } from '../sql-client.js'
 import type { EmbeddedStoreInit } from './embedded-store.js'
 
 const init = workerData as EmbeddedStoreInit
@@ -31,13 +32,18 @@ async function open(): Promise<void> {
   if (init.socket !== undefined) server = await serve(init.socket)
 }
 
-async function query(filter: AuditFilter) {
-  const { text, params } = buildAuditQuery('postgres', init.table, filter)
-  const result = await database().query<Record<string, unknown>>(text, params)
-  return result.rows.map(toAuditRow)
+/** The store as a client for the review module's requests. */
+const reviewClient: SqlClient = {
+  dialect: 'postgres',
+  description: `the embedded store ${init.dataDir}`,
+  query: async <Row>(text: string, params: readonly unknown[] = []) => (await database().query<Row>(text, params as unknown[])).rows,
+  close: async () => {},
 }
 
-/** One JSON request line in, one JSON reply line out. Only queries are served: nothing can write. */
+/**
+ * One JSON request line in, one JSON reply line out; the requests are src/review/store-requests.ts
+ * (reads, and AUDIT_ACCESS records through the logging procedure: nothing else can write).
+ */
 function serve(socket: string): Promise<net.Server> {
   rmSync(socket, { force: true })
   const server = net.createServer((connection) => {
@@ -54,9 +60,8 @@ function serve(socket: string): Promise<net.Server> {
       connection.removeAllListeners('data')
       void (async () => {
         try {
-          const request = JSON.parse(line) as { op?: string; filter?: AuditFilter }
-          if (request.op !== 'query') throw new Error(`unknown request ${JSON.stringify(request.op)}`)
-          connection.end(JSON.stringify({ rows: await query(request.filter ?? {}) }) + '\n')
+          const request = JSON.parse(line) as StoreRequest
+          connection.end(JSON.stringify(await answerStoreRequest(reviewClient, init.table, request)) + '\n')
         } catch (err) {
           connection.end(JSON.stringify({ error: (err as Error).message }) + '\n')
         }
