@@ -84,6 +84,22 @@ export async function queryAuditPage(client: SqlClient, table: string, filter: A
   return { rows: page.map(toAuditRow), older, newer }
 }
 
+/**
+ * Every row of a filter, newest first, one keyset page at a time: an export of millions of rows never
+ * holds more than a page in memory. The filter's own limit and cursors are ignored.
+ */
+export async function* eachAuditRow(client: SqlClient, table: string, filter: AuditFilter, pageSize = 1000): AsyncGenerator<AuditRow> {
+  const { before: _before, after: _after, ...scope } = filter
+  let before: AuditCursor | undefined
+  for (;;) {
+    const { text, params } = buildAuditQuery(client.dialect, table, { ...scope, limit: pageSize, ...(before ? { before } : {}) })
+    const raw = await client.query<Record<string, unknown>>(text, params)
+    for (const row of raw) yield toAuditRow(row)
+    if (raw.length < pageSize) return
+    before = cursorOf(raw[raw.length - 1]!)
+  }
+}
+
 /** Rows inserted after `afterId`, oldest first, for following the trail live. */
 export async function queryAuditInserted(client: SqlClient, table: string, filter: AuditFilter, afterId: string): Promise<AuditRow[]> {
   const { text, params } = buildAuditQuery(client.dialect, table, filter, { afterId })
