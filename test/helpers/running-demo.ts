@@ -14,8 +14,10 @@ export interface RunningDemo {
   close(): Promise<void>
 }
 
-export async function startRunningDemo(properties: Record<string, string> = {}, options: Partial<DemoOptions> = {}): Promise<RunningDemo> {
+/** `prepare` runs in the project before the demo starts (to seed its embedded store, say). */
+export async function startRunningDemo(properties: Record<string, string> = {}, options: Partial<DemoOptions> = {}, prepare?: (project: TempProject) => Promise<void>): Promise<RunningDemo> {
   const project = tempProject(properties)
+  await prepare?.(project)
   const logger = memoryLogger()
   const demo = await createDemo({ express, config: project.config, cwd: project.dir, sessionTimeoutSeconds: 60, logger, ...options })
   const server = await listen(demo.app)
