@@ -40,9 +40,11 @@ CREATE INDEX IF NOT EXISTS securitylog_ip_idx ON securitylog (ip, time DESC);
 -- anything that is not an address: the column holds whatever the request gave, and a hostile or empty
 -- value must never make a query fail. An IPv4-mapped IPv6 address (::ffff:10.1.2.3, how Node reports an
 -- IPv4 client of a dual-stack socket) is read as the IPv4 address. The cheap pattern test comes first,
--- so only plausible addresses pay for the exception block's subtransaction.
+-- so only plausible addresses pay for the exception block's subtransaction. Not PARALLEL SAFE: a
+-- subtransaction cannot start in a parallel operation ("cannot start subtransactions during a parallel
+-- operation", met building the index below in parallel).
 CREATE OR REPLACE FUNCTION securitylog_inet(address text) RETURNS inet
-LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE plpgsql IMMUTABLE STRICT
 AS $$
 BEGIN
   IF address !~ '^[0-9A-Fa-f:.]{2,45}$' THEN
@@ -58,6 +60,10 @@ BEGIN
   END;
 END
 $$;
+
+-- Network filters: without it, a /16 on 1,000,000 rows walked the time index testing every row
+-- (120 ms; 5 s for a rare IPv6 network); with it, about 35 ms and 0.1 ms (bench/audit-query.ts).
+CREATE INDEX IF NOT EXISTS securitylog_inet_idx ON securitylog (securitylog_inet(ip));
 
 -- Creates the monthly partitions from this month to months_ahead months ahead (UTC). authtrail calls
 -- it at startup and daily; a month whose rows already sit in the default partition is skipped with a
