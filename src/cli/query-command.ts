@@ -8,6 +8,7 @@ import { UsageError } from './usage-error.js'
 
 export { parseTime, parseTypes } from '../review/audit-filter.js'
 
+/** `authtrail query --help`. */
 export const QUERY_HELP = `Usage: authtrail query [options]
 
 Prints audit records, newest first, one page at a time. The filters are the admin page's.
@@ -39,6 +40,7 @@ export function formatTable(header: readonly string[], lines: ReadonlyArray<read
   return [format(header), ...lines.map(format)].join('\n') + '\n'
 }
 
+/** Audit rows as the table `query` prints. */
 export function rowsTable(rows: readonly AuditRow[]): string {
   return formatTable(
     ['ID', 'TIME (UTC)', 'TYPE', 'USER', 'IP', 'SESSION'],

@@ -7,6 +7,7 @@ import type { CommandIo } from './filter-flags.js'
 import { formatTable, printable } from './query-command.js'
 import { UsageError } from './usage-error.js'
 
+/** `authtrail stats --help`. */
 export const STATS_HELP = `Usage: authtrail stats [options]
 
 Counts events per type, and the users and addresses with the most failed logins, over a window

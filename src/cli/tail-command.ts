@@ -8,6 +8,7 @@ import type { CommandIo } from './filter-flags.js'
 import { printable } from './query-command.js'
 import { UsageError } from './usage-error.js'
 
+/** `authtrail tail --help`. */
 export const TAIL_HELP = `Usage: authtrail tail [options]
 
 Prints the last records, then follows new ones as they are stored, until interrupted (Ctrl-C).

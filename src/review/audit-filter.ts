@@ -14,6 +14,7 @@ export class FilterError extends Error {
 
 /** What an event says about a login attempt. */
 export const OUTCOMES = ['success', 'failure'] as const
+/** One of {@link OUTCOMES}. */
 export type Outcome = (typeof OUTCOMES)[number]
 
 /**
@@ -63,11 +64,13 @@ export interface AuditFilter {
   readonly limit?: number
 }
 
+/** The most rows one query or page may ask for. */
 export const MAX_LIMIT = 10_000
 
 /** Raw parameter values: a query string's or parsed command-line flags. */
 export type FilterParams = Readonly<Record<string, string | readonly string[] | undefined>>
 
+/** How {@link parseAuditFilter} names parameters and bounds the page size. */
 export interface FilterParseOptions {
   /** How the caller spells a parameter in messages: `--user` for the CLI, `user` for the page. */
   readonly label: (name: string) => string

@@ -20,6 +20,7 @@ export interface SqlParams {
   (value: unknown): string
 }
 
+/** A fresh parameter list for one statement in `dialect`. */
 export function sqlParams(dialect: SqlClient['dialect']): SqlParams {
   const values: unknown[] = []
   const placeholder = (value: unknown): string => {

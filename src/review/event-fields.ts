@@ -50,6 +50,7 @@ export interface EventClient {
   readonly ip: string
 }
 
+/** The browser, OS and address an event names. */
 export function eventClient(row: AuditRow): EventClient {
   const data = new Map(xmlFields(row.data) ?? [])
   const context = new Map(xmlFields(row.session_context) ?? [])

@@ -12,6 +12,7 @@ import { auditStats } from './audit-stats.js'
 import { callLoggingProcedure } from './record-access.js'
 import type { ProcedureArguments } from './record-access.js'
 
+/** One request on the embedded store's socket. */
 export type StoreRequest =
   | { readonly op: 'query'; readonly filter?: AuditFilter }
   | { readonly op: 'page'; readonly filter?: AuditFilter }

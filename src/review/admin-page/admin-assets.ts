@@ -24,6 +24,7 @@ document.querySelectorAll('[data-toggle-details]').forEach(function (button) {
 });
 `
 
+/** Plain CSS, light and dark; no class comes from data. */
 export const ADMIN_STYLE = `
 :root{color-scheme:light dark;--muted:#667;--line:#ccd;--bad:#b3261e;--good:#1b6e3a;--accent:#2451a6}
 body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:92rem;padding:0 1rem 3rem}

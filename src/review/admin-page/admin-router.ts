@@ -36,6 +36,7 @@ export interface AdminResponse {
   destroy(err?: Error): unknown
 }
 
+/** What {@link createAdminPage} needs from the running instance. */
 export interface AdminPageOptions {
   /** Where the page is mounted, validated: `/admin/audit`. */
   readonly path: string

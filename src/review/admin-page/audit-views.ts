@@ -14,8 +14,10 @@ export const TIMELINE_TYPES = AUDIT_EVENT_TYPES.filter((type) => !type.startsWit
 
 /** Rows per page on the admin page: the default, and the most a `limit` parameter may ask for. */
 export const PAGE_SIZE = 100
+/** @see PAGE_SIZE */
 export const MAX_PAGE_SIZE = 500
 
+/** The audit table the views read: the instance's own database. */
 export interface ViewSource {
   readonly client: SqlClient
   readonly table: string

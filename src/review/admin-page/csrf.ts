@@ -12,6 +12,7 @@ export interface Csrf {
   verify(sessionId: string | undefined, submitted: unknown): boolean
 }
 
+/** A token maker and checker under `key` (authtrail's session key). */
 export function createCsrf(key: Buffer): Csrf {
   // A key of its own, so a token never equals any other HMAC authtrail makes with the session key.
   const csrfKey = createHmac('sha256', key).update('authtrail admin page csrf').digest()

@@ -6,6 +6,7 @@
  */
 const RAW = Symbol('authtrail.html')
 
+/** A fragment this module built: inserted as it is into other fragments. */
 export interface Html {
   readonly [RAW]: string
 }

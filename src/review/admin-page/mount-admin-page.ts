@@ -30,6 +30,7 @@ export function checkAdminSettings(settings: AdminPageSettings): void {
   }
 }
 
+/** What the instance hands {@link mountAdminPage}. */
 export interface AdminPageWiring {
   readonly capture: Capture
   /** The audit database, undefined for a script procedure. */

@@ -97,6 +97,7 @@ function retention(context: PageContext): Html {
 <button type="submit">Purge</button> <span class="muted">The purge is itself recorded (AUDIT_ACCESS).</span></form></section>`
 }
 
+/** What the event list and the timeline render: the request's parameters, and a page or an error. */
 export interface EventsModel {
   readonly params: URLSearchParams
   readonly page: AuditPage | undefined

@@ -3,6 +3,7 @@ import type { Html } from './html.js'
 
 /** The admin page's views. */
 export const VIEWS = ['events', 'timeline', 'failures', 'sessions'] as const
+/** One of {@link VIEWS}. */
 export type ViewName = (typeof VIEWS)[number]
 
 const VIEW_TITLES: Readonly<Record<ViewName, string>> = {

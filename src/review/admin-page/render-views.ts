@@ -7,6 +7,7 @@ import { filterForm } from './render-events.js'
 import { layout, link, timeOf } from './render-layout.js'
 import type { PageContext } from './render-layout.js'
 
+/** What the failed-logins view renders. */
 export interface FailuresModel {
   readonly params: URLSearchParams
   readonly stats: AuditStats | undefined
@@ -46,6 +47,7 @@ ${model.bursts.length === 0
 ${filterForm(context, model.params, { types: false, extra })}${errorOf(model.error)}${tables}`)
 }
 
+/** What the active-sessions view renders. */
 export interface SessionsModel {
   readonly params: URLSearchParams
   readonly sessions: readonly ActiveSession[] | undefined
