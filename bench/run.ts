@@ -4,6 +4,7 @@
  */
 import { execFileSync } from 'node:child_process'
 import os from 'node:os'
+import { benchAuditQuery } from './audit-query.js'
 import { benchLoginEmbedded } from './login-embedded.js'
 import { benchLoginPostgres } from './login-postgres.js'
 import { benchPostgresDelivery } from './postgres-delivery.js'
@@ -16,3 +17,5 @@ console.log('\nlogin throughput and outage memory, demo with authtrail (PostgreS
 console.table(await benchLoginPostgres())
 console.log('\ndelivery into PostgreSQL: authtrail batched path vs one CALL per event vs COPY:')
 console.table(await benchPostgresDelivery())
+console.log('\none page (100 rows) of the admin page\'s filtered views on 1,000,000 rows in PostgreSQL:')
+console.table(await benchAuditQuery())

@@ -77,6 +77,8 @@ export async function createDemo(options: DemoOptions): Promise<Demo> {
     ...(options.logger !== undefined ? { logger: options.logger } : {}),
     ...(options.openSpool !== undefined ? { openSpool: options.openSpool } : {}),
     sessionStore: store as any,
+    // The audit page at /admin/audit: the demo's admin user only.
+    isAdmin: (user) => user.admin === true,
   })
   const app = express()
   if (options.trustProxy !== undefined) app.set('trust proxy', options.trustProxy)
@@ -102,7 +104,8 @@ export async function createDemo(options: DemoOptions): Promise<Demo> {
       return res.send(page(`<p>Signed in as <strong>${escapeHtml(req.user.username)}</strong>.</p>
 <form method="post" action="/logout"><button type="submit">Log out</button></form>
 <p><a href="/logout">Log out (link)</a></p>
-<p class="note">Idle for ${options.sessionTimeoutSeconds} s and the session times out (SESSIONTIMEOUT).</p>`))
+<p class="note">Idle for ${options.sessionTimeoutSeconds} s and the session times out (SESSIONTIMEOUT).</p>
+${req.user.admin ? '<p><a href="/admin/audit">Audit trail</a></p>' : ''}`))
     }
     const error = req.query.error ? '<p class="error">Invalid username or password.</p>' : ''
     res.send(page(`${error}<form method="post" action="/login">

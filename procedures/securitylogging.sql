@@ -36,6 +36,35 @@ CREATE INDEX IF NOT EXISTS securitylog_user_idx ON securitylog (username, time D
 CREATE INDEX IF NOT EXISTS securitylog_type_idx ON securitylog (type, time DESC);
 CREATE INDEX IF NOT EXISTS securitylog_ip_idx ON securitylog (ip, time DESC);
 
+-- Reads a stored address as inet for the review's network filters (ip <<= '10.0.0.0/8'), and NULL for
+-- anything that is not an address: the column holds whatever the request gave, and a hostile or empty
+-- value must never make a query fail. An IPv4-mapped IPv6 address (::ffff:10.1.2.3, how Node reports an
+-- IPv4 client of a dual-stack socket) is read as the IPv4 address. The cheap pattern test comes first,
+-- so only plausible addresses pay for the exception block's subtransaction. Not PARALLEL SAFE: a
+-- subtransaction cannot start in a parallel operation ("cannot start subtransactions during a parallel
+-- operation", met building the index below in parallel).
+CREATE OR REPLACE FUNCTION securitylog_inet(address text) RETURNS inet
+LANGUAGE plpgsql IMMUTABLE STRICT
+AS $$
+BEGIN
+  IF address !~ '^[0-9A-Fa-f:.]{2,45}$' THEN
+    RETURN NULL;
+  END IF;
+  IF address ~* '^::ffff:[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$' THEN
+    address := substr(address, 8);
+  END IF;
+  BEGIN
+    RETURN address::inet;
+  EXCEPTION WHEN others THEN
+    RETURN NULL;
+  END;
+END
+$$;
+
+-- Network filters: without it, a /16 on 1,000,000 rows walked the time index testing every row
+-- (120 ms; 5 s for a rare IPv6 network); with it, about 35 ms and 0.1 ms (bench/audit-query.ts).
+CREATE INDEX IF NOT EXISTS securitylog_inet_idx ON securitylog (securitylog_inet(ip));
+
 -- Creates the monthly partitions from this month to months_ahead months ahead (UTC). authtrail calls
 -- it at startup and daily; a month whose rows already sit in the default partition is skipped with a
 -- warning rather than failing.

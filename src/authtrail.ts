@@ -23,9 +23,11 @@ import type { Delivery } from './deliver/resolve-delivery.js'
 import { consoleLogger, prefixed } from './logger.js'
 import type { Logger } from './logger.js'
 import type { AuditFilter, AuditRow } from './review/audit-query.js'
+import { checkAdminSettings, mountAdminPage } from './review/admin-page/mount-admin-page.js'
+import type { AdminPageSettings } from './review/admin-page/mount-admin-page.js'
 
 /** Options of {@link authtrail}. Only `passport` is required. */
-export interface AuthtrailOptions extends UserDescription {
+export interface AuthtrailOptions extends UserDescription, AdminPageSettings {
   /** The passport instance the app authenticates with. */
   readonly passport: PassportLike
   /** Properties file with the `security.logging.*` keys. @defaultValue "config/generalapp.properties" */
@@ -64,7 +66,8 @@ export interface Authtrail {
   readonly config: AuthtrailConfig
   /**
    * Express middleware. Mount it after express-session, `passport.initialize()` and `passport.session()`,
-   * at the application level so that every request keeps session expiry current.
+   * at the application level so that every request keeps session expiry current. With `isAdmin`, it
+   * also serves the audit page at `adminPath`.
    */
   readonly middleware: (req: unknown, res: unknown, next: (err?: unknown) => void) => void
   /** Resolves once every event recorded so far is stored (or parked). */
@@ -100,6 +103,7 @@ export async function authtrail(options: AuthtrailOptions): Promise<Authtrail> {
   if (!options || typeof options.passport?._strategy !== 'function') {
     throw new TypeError('authtrail: options.passport must be the passport instance the app uses, e.g. authtrail({ passport })')
   }
+  checkAdminSettings(options)
   const logger = prefixed(options.logger ?? consoleLogger)
   const cwd = options.cwd ?? process.cwd()
   const config = loadConfig(options.config ?? 'config/generalapp.properties', cwd)
@@ -110,7 +114,7 @@ export async function authtrail(options: AuthtrailOptions): Promise<Authtrail> {
   const key = config.procKind === 'off' ? Buffer.alloc(0) : resolveSessionKey(config, env, options.sessionKey, logger)
   const delivery = await resolveDelivery(config, proceduresDir, env, logger, key)
   if (!delivery) {
-    logger.info(`security.logging.proc is empty in ${config.file}: authentication events are not logged`)
+    logger.info(`security.logging.proc is empty in ${config.file}: authentication events are not logged${options.isAdmin ? ', and there is no audit page' : ''}`)
     return {
       enabled: false,
       config,
@@ -231,13 +235,17 @@ async function start(options: AuthtrailOptions, config: AuthtrailConfig, deliver
     onSweepTick: () => replay(spool.recover()),
   })
   logger.info(`recording LOGIN, LOGINERROR, LOGOUT and SESSIONTIMEOUT to ${delivery.sink.description}`)
+  const adminPage = mountAdminPage(options, { capture, source: delivery.database, key, record: (event) => void record(event), logger })
+  const middleware: Authtrail['middleware'] = adminPage
+    ? (req, res, next) => capture.middleware(req, res, (err) => (err === undefined ? adminPage(req, res, next) : next(err)))
+    : capture.middleware
   replay(spool.recover())
 
   let closing: Promise<void> | undefined
   return {
     enabled: true,
     config,
-    middleware: capture.middleware,
+    middleware,
     flush: outbox.flush,
     sweep: capture.sweep,
     metrics: () => ({ ...outbox.metrics(), sessions: capture.sessions(), spool: spool.stats() }),

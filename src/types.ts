@@ -3,12 +3,28 @@
  * receives exactly these names in its `type` parameter. SESSIONEND is an authenticated session that ended
  * neither by logout nor by idle expiry (a new login over it, the absolute lifetime, the app destroying it),
  * with the reason in errorData's message. AUDIT_GAP says that events were not durably
- * spooled for a while (the disk refused the spool), with how many and when.
+ * spooled for a while (the disk refused the spool), with how many and when. AUDIT_ACCESS is an
+ * administrator reading, exporting or purging the audit trail itself (admin page or CLI).
  */
-export const AUDIT_EVENT_TYPES = ['LOGIN', 'LOGINERROR', 'LOGOUT', 'SESSIONTIMEOUT', 'SESSIONEND', 'AUDIT_GAP'] as const
+export const AUDIT_EVENT_TYPES = ['LOGIN', 'LOGINERROR', 'LOGOUT', 'SESSIONTIMEOUT', 'SESSIONEND', 'AUDIT_GAP', 'AUDIT_ACCESS'] as const
 
 /** One of {@link AUDIT_EVENT_TYPES}. */
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number]
+
+/** What an administrator did with the audit trail, recorded as AUDIT_ACCESS. */
+export const AUDIT_ACCESS_ACTIONS = ['view', 'export', 'purge', 'query', 'stats', 'tail'] as const
+export type AuditAccessAction = (typeof AUDIT_ACCESS_ACTIONS)[number]
+
+/** The facts of an AUDIT_ACCESS event: who is the event's user; what, through which door, how many rows. */
+export interface AuditAccess {
+  readonly action: AuditAccessAction
+  /** The filter or view as one line of text (see review/audit-filter.ts describeFilter). */
+  readonly filter: string
+  /** Rows shown, exported or removed. */
+  readonly rows: number
+  /** `web` for the admin page, `cli` for the command line. */
+  readonly channel: 'web' | 'cli'
+}
 
 /**
  * Profile fields of Showcase's `<sessioncontext>` that an app may fill from its user object
@@ -58,6 +74,8 @@ export interface AuditEvent {
   readonly profile: UserProfile
   /** For AUDIT_GAP: how many events were kept in memory only, between which times (epoch ms). */
   readonly gap?: { readonly events: number; readonly from: number; readonly to: number }
+  /** For AUDIT_ACCESS: what the administrator read, exported or purged. */
+  readonly access?: AuditAccess
 }
 
 /** An event turned into the three arguments of the logging procedure, plus its identity. */

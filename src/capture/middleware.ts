@@ -1,4 +1,4 @@
-import type { AuditEvent, UserProfile } from '../types.js'
+import type { AuditEvent, AuditEventType, UserProfile } from '../types.js'
 import type { Logger } from '../logger.js'
 import { hookPassport } from './passport-hooks.js'
 import type { PassportLike, StrategyLike } from './passport-hooks.js'
@@ -60,6 +60,12 @@ export interface Capture {
   /** Checks due sessions now instead of waiting for the timer (tests, shutdown). */
   readonly sweep: () => Promise<void>
   readonly stop: () => void
+  /** The user passport put on a request (after `passport.session()`), undefined when nobody is signed in. */
+  readonly userOf: (req: unknown) => unknown
+  /** The login name authtrail records for a user object (the `username` option). */
+  readonly usernameOf: (user: unknown) => string
+  /** An event about a request's user and session that passport did not cause (the admin page's AUDIT_ACCESS). */
+  readonly requestEvent: (type: AuditEventType, req: unknown) => AuditEvent
 }
 
 function field(value: unknown, name: string): unknown {
@@ -228,8 +234,19 @@ export function createCapture(options: CaptureOptions): Capture {
     next()
   }
 
+  const userOf = (request: unknown): unknown => {
+    const user = (request as AuditedRequest)[passport._userProperty ?? 'user']
+    return user === null ? undefined : user
+  }
+
   return {
     middleware,
+    userOf,
+    usernameOf: username,
+    requestEvent: (type, request) => {
+      const req = request as AuditedRequest
+      return captureEvent(type, req, hashSessionId(req.sessionID ?? ''), userFacts(userOf(req)), limits)
+    },
     sessions: watch.sessions,
     sweep: watch.sweep,
     stop() {

@@ -1,9 +1,12 @@
 import { parseArgs } from 'node:util'
 import { loadConfig } from '../config/load-config.js'
 import { auditTable } from '../deliver/open-database.js'
+import { parseTime, parseTypes } from '../review/audit-filter.js'
 import { purgeAudit } from '../review/purge.js'
 import { withDatabase } from '../review/read-audit.js'
-import { parseTime, parseTypes } from './query-command.js'
+import { callLoggingProcedure, procedureArguments } from '../review/record-access.js'
+import { recordAccess } from './filter-flags.js'
+import type { CommandIo } from './filter-flags.js'
 import { UsageError } from './usage-error.js'
 
 export const PURGE_HELP = `Usage: authtrail purge --older-than AGE [options]
@@ -18,11 +21,13 @@ Options:
   --config FILE     properties file (default: config/generalapp.properties)
   -h, --help        show this help
 
+The purge is recorded in the audit trail as AUDIT_ACCESS, under the operating-system user that ran it.
+
 Exit status: 0 on success, 1 when the database cannot be reached, 2 for a usage or configuration error.
 `
 
 /** `authtrail purge`: returns what to print on stdout. */
-export async function purgeCommand(args: readonly string[]): Promise<string> {
+export async function purgeCommand(args: readonly string[], io: CommandIo): Promise<string> {
   const { values } = parseArgs({
     args: [...args],
     strict: true,
@@ -39,9 +44,13 @@ export async function purgeCommand(args: readonly string[]): Promise<string> {
   const before = new Date(parseTime('--older-than', values['older-than']))
   const types = parseTypes(values.type)
   const config = loadConfig(values.config)
-  const result = await withDatabase(config, process.env, async (client) =>
-    purgeAudit(client, await auditTable(client, config), { before, ...(types.length > 0 ? { types } : {}) }),
-  )
+  const result = await withDatabase(config, process.env, async (client) => {
+    const purged = await purgeAudit(client, await auditTable(client, config), { before, ...(types.length > 0 ? { types } : {}) })
+    // Recorded after the purge, so the record itself is never purged with the rows it describes.
+    const filter = JSON.stringify({ olderThan: before.toISOString(), ...(types.length > 0 ? { types } : {}), droppedPartitions: purged.droppedPartitions })
+    await recordAccess((event) => callLoggingProcedure(client, config.proc, procedureArguments(event)), { action: 'purge', filter, rows: purged.deletedRows }, io)
+    return purged
+  })
   const partitions = result.droppedPartitions.length > 0 ? `dropped ${result.droppedPartitions.length} partitions (${result.droppedPartitions.join(', ')}) and ` : ''
   return `${partitions}deleted ${result.deletedRows} rows older than ${before.toISOString()}${types.length > 0 ? ` of type ${types.join(', ')}` : ''}\n`
 }

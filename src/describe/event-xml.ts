@@ -86,6 +86,15 @@ export function buildDataXml(event: AuditEvent, client: ClientInfo): string {
         GapTo: new Date(event.gap?.to ?? event.time).toISOString(),
         Reason: event.message,
       }) })
+    case 'AUDIT_ACCESS':
+      return build({ data: clean({
+        UserName: event.username,
+        Action: event.access?.action ?? '',
+        Filter: event.access?.filter ?? '',
+        Rows: String(event.access?.rows ?? 0),
+        Channel: event.access?.channel ?? '',
+        HttpSessionId: event.sessionId,
+      }) })
   }
 }
 

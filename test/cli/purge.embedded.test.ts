@@ -1,3 +1,4 @@
+import os from 'node:os'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { openEmbeddedStore } from '../../src/deliver/pglite/embedded-store.js'
@@ -21,7 +22,7 @@ describe('authtrail purge', () => {
     }
   })
 
-  it('removes old records from the embedded store and says how many, leaving recent ones', async () => {
+  it('removes old records from the embedded store, says how many, leaves recent ones and records the purge', async () => {
     const project = tempProject()
     try {
       const store = await openEmbeddedStore({ dir: path.join(project.dir, 'data'), schema: 'dbo', table: 'dbo.securitylog', installFile: packageFile('procedures/securitylogging.sql'), serve: false })
@@ -33,8 +34,14 @@ describe('authtrail purge', () => {
       expect(purge.stderr).toBe('')
       expect(purge.code).toBe(0)
       expect(purge.stdout).toMatch(/deleted 2 rows older than \d{4}-/)
-      const left = await runCli(['query', '--format', 'json'], project.dir)
+      const left = await runCli(['query', '--format', 'json', '--type', 'LOGIN'], project.dir)
       expect(left.stdout.trim().split('\n').map((line) => JSON.parse(line).username)).toEqual(['u3', 'u2'])
+      // The purge itself is on record, after the rows it removed.
+      const access = await runCli(['query', '--format', 'json', '--type', 'AUDIT_ACCESS'], project.dir)
+      const [, purged] = access.stdout.trim().split('\n').map((line) => JSON.parse(line))
+      expect(purged.username).toBe(os.userInfo().username)
+      expect(purged.data).toContain('<Action>purge</Action>')
+      expect(purged.data).toContain('<Rows>2</Rows>')
     } finally {
       project.remove()
     }

@@ -1,17 +1,19 @@
 import { writeFileSync } from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import express from 'express'
-import { createDemo } from '../../demo/app.js'
 import type { Demo } from '../../demo/app.js'
 import { openEmbeddedStore } from '../../src/deliver/pglite/embedded-store.js'
 import { createPostgresProcedureSink } from '../../src/deliver/postgres/postgres-procedure.js'
 import { createDescriber } from '../../src/describe/event-xml.js'
 import { packageFile } from '../../src/package-files.js'
 import type { AuditEvent } from '../../src/types.js'
-import { client, listen } from '../helpers/browser-like-client.js'
+import { client } from '../helpers/browser-like-client.js'
+import { eventually } from '../helpers/eventually.js'
 import { runCli } from '../helpers/run-cli.js'
-import { memoryLogger, tempProject } from '../helpers/temp-project.js'
+import { startRunningDemo } from '../helpers/running-demo.js'
+import type { RunningDemo } from '../helpers/running-demo.js'
+import { tempProject } from '../helpers/temp-project.js'
 import type { TempProject } from '../helpers/temp-project.js'
 
 const parseLines = (stdout: string) => stdout.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line))
@@ -22,10 +24,15 @@ describe('authtrail query', () => {
     try {
       const top = await runCli(['--help'], project.dir)
       expect(top.code).toBe(0)
-      expect(top.stdout).toContain('query')
+      for (const command of ['query', 'stats', 'tail', 'purge']) expect(top.stdout).toContain(command)
       const query = await runCli(['query', '--help'], project.dir)
       expect(query.code).toBe(0)
-      for (const flag of ['--type', '--user', '--since', '--limit', '--format', '--config']) expect(query.stdout).toContain(flag)
+      for (const flag of ['--type', '--user', '--ip', '--outcome', '--since', '--until', '--before', '--after', '--limit', '--format', '--config']) expect(query.stdout).toContain(flag)
+      for (const command of ['stats', 'tail']) {
+        const help = await runCli([command, '--help'], project.dir)
+        expect(help.code).toBe(0)
+        expect(help.stdout).toContain(`Usage: authtrail ${command}`)
+      }
     } finally {
       project.remove()
     }
@@ -40,10 +47,16 @@ describe('authtrail query', () => {
       const type = await runCli(['query', '--type', 'LOGN'], project.dir)
       expect(type.code).toBe(2)
       expect(type.stderr).toContain('"LOGN"')
+      const network = await runCli(['query', '--ip', '10.0.0.0/40'], project.dir)
+      expect(network.code).toBe(2)
+      expect(network.stderr).toContain('--ip "10.0.0.0/40"')
+      const cursor = await runCli(['query', '--before', 'abc'], project.dir)
+      expect(cursor.code).toBe(2)
+      expect(cursor.stderr).toContain('--before "abc"')
       const since = await runCli(['query', '--since', 'last tuesday'], project.dir)
       expect(since.code).toBe(2)
       expect(since.stderr).toContain('"last tuesday"')
-      expect(`${unknown.stderr}${type.stderr}${since.stderr}`).not.toMatch(/\n\s+at /)
+      expect(`${unknown.stderr}${type.stderr}${since.stderr}${network.stderr}${cursor.stderr}`).not.toMatch(/\n\s+at /)
     } finally {
       project.remove()
     }
@@ -62,14 +75,14 @@ describe('authtrail query', () => {
   })
 
   describe('with events in the embedded store', () => {
+    let running: RunningDemo
     let project: TempProject
     let demo: Demo
-    let server: Awaited<ReturnType<typeof listen>>
 
     beforeAll(async () => {
-      project = tempProject()
-      demo = await createDemo({ express, config: project.config, cwd: project.dir, sessionTimeoutSeconds: 60, logger: memoryLogger() })
-      server = await listen(demo.app)
+      running = await startRunningDemo()
+      ;({ project, demo } = running)
+      const server = running
       await client(server.url).post('/login', { username: 'alice', password: 'wrong-password' })
       const browser = client(server.url)
       await browser.post('/login', { username: 'alice', password: 'wonderland' })
@@ -78,9 +91,7 @@ describe('authtrail query', () => {
       await demo.audit.flush()
     })
     afterAll(async () => {
-      await server?.close()
-      await demo?.audit.close()
-      project?.remove()
+      await running?.close()
     })
 
     it('reads through the running app, newest first, as NDJSON with the documented fields', async () => {
@@ -89,6 +100,9 @@ describe('authtrail query', () => {
       expect(result.code).toBe(0)
       const rows = parseLines(result.stdout)
       expect(rows.map((r) => r.type)).toEqual(['LOGIN', 'LOGOUT', 'LOGIN', 'LOGINERROR'])
+      // The same rows the app itself reads; the query itself was recorded after it read them.
+      await eventually(async () => expect((await demo.audit.query({ types: ['AUDIT_ACCESS'] })).length).toBeGreaterThan(0))
+      expect(rows).toEqual(await demo.audit.query({ limit: 50, types: ['LOGIN', 'LOGOUT', 'LOGINERROR'] }))
       expect(rows.map((r) => r.username)).toEqual(['admin', 'alice', 'alice', 'alice'])
       for (const row of rows) {
         expect(Object.keys(row).sort()).toEqual(['data', 'id', 'ip', 'session_context', 'session_id', 'time', 'type', 'username'])
@@ -96,31 +110,50 @@ describe('authtrail query', () => {
         expect(row.data).toMatch(/^<data>/)
         expect(row.session_context).toMatch(/^<sessioncontext>/)
       }
-      // The same rows the app itself reads.
-      expect(rows).toEqual(await demo.audit.query({ limit: 50 }))
     })
 
-    it('filters by type, user, time and limit', async () => {
+    it('records each query as AUDIT_ACCESS under the operating-system user, with the filter and the row count', async () => {
+      const result = await runCli(['query', '--format', 'json', '--user', 'alice', '--type', 'LOGIN'], project.dir)
+      expect(result.code).toBe(0)
+      const [access] = await demo.audit.query({ types: ['AUDIT_ACCESS'], limit: 1 })
+      expect(access!.username).toBe(os.userInfo().username)
+      expect(access!.data).toContain('<Action>query</Action>')
+      expect(access!.data).toContain('<Channel>cli</Channel>')
+      expect(access!.data).toContain('<Rows>1</Rows>')
+      expect(access!.data).toContain('&quot;user&quot;:&quot;alice&quot;')
+    })
+
+    it('filters by type, user, address, outcome, time and limit, and pages with --before', async () => {
       const byType = parseLines((await runCli(['query', '--format', 'json', '--type', 'login,logout'], project.dir)).stdout)
       expect(byType.map((r) => r.type)).toEqual(['LOGIN', 'LOGOUT', 'LOGIN'])
       const byUser = parseLines((await runCli(['query', '--format', 'json', '--user', 'admin'], project.dir)).stdout)
       expect(byUser.map((r) => r.username)).toEqual(['admin'])
       const future = await runCli(['query', '--format', 'json', '--since', '2999-01-01T00:00:00Z'], project.dir)
       expect(future.stdout).toBe('')
-      const recent = parseLines((await runCli(['query', '--format', 'json', '--since', '1h', '--limit', '1'], project.dir)).stdout)
+      const recent = parseLines((await runCli(['query', '--format', 'json', '--since', '1h', '--limit', '1', '--type', 'LOGIN'], project.dir)).stdout)
       expect(recent).toHaveLength(1)
       expect(recent[0].username).toBe('admin')
       const until = parseLines((await runCli(['query', '--format', 'json', '--until', '2000-01-01T00:00:00Z'], project.dir)).stdout)
       expect(until).toEqual([])
+      const failures = parseLines((await runCli(['query', '--format', 'json', '--outcome', 'failure'], project.dir)).stdout)
+      expect(failures.map((r) => r.type)).toEqual(['LOGINERROR'])
+      const loopback = parseLines((await runCli(['query', '--format', 'json', '--ip', '127.0.0.0/8', '--type', 'LOGIN,LOGINERROR'], project.dir)).stdout)
+      expect(loopback).toHaveLength(3)
+      const first = await runCli(['query', '--format', 'json', '--type', 'LOGIN,LOGOUT,LOGINERROR', '--limit', '3'], project.dir)
+      const next = /^more: --before (\S+)$/m.exec(first.stderr)
+      expect(next).not.toBeNull()
+      const second = parseLines((await runCli(['query', '--format', 'json', '--type', 'LOGIN,LOGOUT,LOGINERROR', '--limit', '3', '--before', next![1]!], project.dir)).stdout)
+      expect(second.map((r) => r.type)).toEqual(['LOGINERROR'])
     })
 
     it('prints a table for people', async () => {
-      const result = await runCli(['query', '--limit', '2'], project.dir)
+      const result = await runCli(['query', '--limit', '2', '--type', 'LOGIN'], project.dir)
       expect(result.code).toBe(0)
       const lines = result.stdout.trim().split('\n')
       expect(lines[0]).toMatch(/^ID\s+TIME \(UTC\)\s+TYPE\s+USER\s+IP\s+SESSION$/)
       expect(lines).toHaveLength(3)
       expect(lines[1]).toContain('admin')
+      expect(lines[2]).toContain('alice')
     })
   })
 

@@ -97,6 +97,7 @@ function hostileEvent(type: AuditEventType, value: string): AuditEvent {
     message: value,
     urlParams: [[value, value], ['next', value]],
     profile: Object.fromEntries(PROFILE_FIELDS.map((field) => [field, value])),
+    access: { action: 'view', filter: value, rows: 3, channel: 'web' },
   })
 }
 
@@ -151,6 +152,15 @@ function expectedData(event: AuditEvent, client: ClientInfo, text: (s: string) =
         GapFrom: new Date(event.gap?.from ?? event.time).toISOString(),
         GapTo: new Date(event.gap?.to ?? event.time).toISOString(),
         Reason: text(event.message),
+      }
+    case 'AUDIT_ACCESS':
+      return {
+        UserName: text(event.username),
+        Action: text(event.access?.action ?? ''),
+        Filter: text(event.access?.filter ?? ''),
+        Rows: String(event.access?.rows ?? 0),
+        Channel: text(event.access?.channel ?? ''),
+        HttpSessionId: text(event.sessionId),
       }
   }
 }

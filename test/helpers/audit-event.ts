@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto'
+import { openProcedureSink } from '../../src/deliver/open-procedure-sink.js'
+import type { SqlClient } from '../../src/deliver/sql-client.js'
 import type { AuditEvent, AuditEventType } from '../../src/types.js'
 
 export const FIREFOX_33 = 'Mozilla/5.0 (Windows NT 6.3; WOW64; rv:33.0) Gecko/20100101 Firefox/33.0'
@@ -21,4 +23,10 @@ export function auditEvent(type: AuditEventType, overrides: Partial<AuditEvent> 
     profile: {},
     ...overrides,
   }
+}
+
+/** Stores events through the namespace's own procedure, in one batch. */
+export async function deliverEvents(ns: { client: SqlClient; proc: string }, events: readonly AuditEvent[]): Promise<void> {
+  const sink = await openProcedureSink(ns.client, ns.proc, async () => {})
+  await sink!.deliver(events)
 }

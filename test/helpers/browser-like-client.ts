@@ -39,7 +39,7 @@ export function client(base: string, headers: Record<string, string> = {}) {
       cookies.set(pair!.slice(0, eq), pair!.slice(eq + 1))
     }
     const text = await response.text()
-    return { status: response.status, location: response.headers.get('location'), text }
+    return { status: response.status, location: response.headers.get('location'), headers: response.headers, text }
   }
   return {
     get: (path: string, extra?: Record<string, string>) => request('GET', path, undefined, extra),

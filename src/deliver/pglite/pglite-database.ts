@@ -6,8 +6,8 @@
 import { rmSync } from 'node:fs'
 import net from 'node:net'
 import { PGlite } from '@electric-sql/pglite'
-import { buildAuditQuery, toAuditRow } from '../../review/audit-query.js'
-import type { AuditFilter } from '../../review/audit-query.js'
+import { answerStoreRequest } from '../../review/store-requests.js'
+import type { StoreRequest } from '../../review/store-requests.js'
 import type { SqlClient } from '../sql-client.js'
 
 /** The embedded store to open, as the main thread describes it. */
@@ -34,6 +34,18 @@ export interface PgliteDatabase {
 export async function openPgliteDatabase(init: EmbeddedInit): Promise<PgliteDatabase> {
   const db = await PGlite.create({ dataDir: init.dir })
   let server: net.Server | undefined
+  const client: SqlClient = {
+    dialect: 'postgres',
+    description: `the embedded store ${init.dir}`,
+    query: async <Row>(text: string, params: readonly unknown[] = []) => (await db.query<Row>(text, params as unknown[])).rows,
+    async close() {
+      if (server) {
+        await new Promise<void>((resolve) => server!.close(() => resolve()))
+        rmSync(init.socket!, { force: true })
+      }
+      await db.close()
+    },
+  }
   try {
     if (init.installSql !== undefined) {
       // The SQL file creates unqualified objects; search_path puts them in the procedure's schema.
@@ -41,35 +53,24 @@ export async function openPgliteDatabase(init: EmbeddedInit): Promise<PgliteData
       await db.exec(init.installSql)
       await db.exec('SET search_path TO DEFAULT')
     }
-    if (init.socket !== undefined) server = await serve(init.socket, async (filter) => {
-      const { text, params } = buildAuditQuery('postgres', init.table, filter)
-      return (await db.query<Record<string, unknown>>(text, params)).rows.map(toAuditRow)
-    })
+    if (init.socket !== undefined) server = await serve(init.socket, (request) => answerStoreRequest(client, init.table, request))
   } catch (err) {
     await db.close()
     throw err
   }
   return {
-    client: {
-      dialect: 'postgres',
-      description: `the embedded store ${init.dir}`,
-      query: async <Row>(text: string, params: readonly unknown[] = []) => (await db.query<Row>(text, params as unknown[])).rows,
-      async close() {
-        if (server) {
-          await new Promise<void>((resolve) => server!.close(() => resolve()))
-          rmSync(init.socket!, { force: true })
-        }
-        await db.close()
-      },
-    },
+    client,
     exec: async (sql) => {
       await db.exec(sql)
     },
   }
 }
 
-/** One JSON request line in, one JSON reply line out. Only queries are served: nothing can write. */
-function serve(socket: string, query: (filter: AuditFilter) => Promise<unknown[]>): Promise<net.Server> {
+/**
+ * One JSON request line in, one JSON reply line out; the requests are src/review/store-requests.ts
+ * (reads, and AUDIT_ACCESS records through the logging procedure: nothing else can write).
+ */
+function serve(socket: string, answer: (request: StoreRequest) => Promise<unknown>): Promise<net.Server> {
   rmSync(socket, { force: true })
   const server = net.createServer((connection) => {
     let buffered = ''
@@ -85,9 +86,7 @@ function serve(socket: string, query: (filter: AuditFilter) => Promise<unknown[]
       connection.removeAllListeners('data')
       void (async () => {
         try {
-          const request = JSON.parse(line) as { op?: string; filter?: AuditFilter }
-          if (request.op !== 'query') throw new Error(`unknown request ${JSON.stringify(request.op)}`)
-          connection.end(JSON.stringify({ rows: await query(request.filter ?? {}) }) + '\n')
+          connection.end(JSON.stringify(await answer(JSON.parse(line) as StoreRequest)) + '\n')
         } catch (err) {
           connection.end(JSON.stringify({ error: (err as Error).message }) + '\n')
         }
