@@ -5,20 +5,24 @@
 import { ConfigError } from '../config/load-config.js'
 import { purgeCommand, PURGE_HELP } from './purge-command.js'
 import { queryCommand, QUERY_HELP } from './query-command.js'
-import { EXIT, UsageError } from './usage-error.js'
+import { verifyCommand, VERIFY_HELP } from './verify-command.js'
+import { EXIT, ExitError, UsageError } from './usage-error.js'
 
 const HELP = `Usage: authtrail <command> [options]
 
 Commands:
   query    print audit records, newest first (filters: --type, --user, --since, --until, --limit)
   purge    remove records older than an age (--older-than 90d), by partition where possible
+  verify   check the tamper-evident chains: which rows were modified, deleted, inserted or reordered
 
 Run "authtrail <command> --help" for a command's options.
 `
 
-const COMMANDS: Readonly<Record<string, { run: (args: readonly string[]) => Promise<string>; help: string }>> = {
+/** A command returns what to print, or writes it to `out` as it goes (long outputs) and returns ''. */
+const COMMANDS: Readonly<Record<string, { run: (args: readonly string[], out: NodeJS.WritableStream) => Promise<string>; help: string }>> = {
   query: { run: queryCommand, help: QUERY_HELP },
   purge: { run: purgeCommand, help: PURGE_HELP },
+  verify: { run: verifyCommand, help: VERIFY_HELP },
 }
 
 /** Runs the CLI; returns the exit code. Exported for tests. */
@@ -34,9 +38,14 @@ export async function main(argv: readonly string[], out: NodeJS.WritableStream =
     return EXIT.usage
   }
   try {
-    out.write(await command.run(args))
+    out.write(await command.run(args, out))
     return EXIT.ok
   } catch (error) {
+    if (error instanceof ExitError) {
+      out.write(error.output)
+      err.write(`${error.message}\n`)
+      return error.code
+    }
     const message = (error as Error).message ?? String(error)
     // parseArgs reports unknown or malformed flags with codes like ERR_PARSE_ARGS_UNKNOWN_OPTION.
     const usage = error instanceof UsageError || error instanceof ConfigError || String((error as { code?: string }).code).startsWith('ERR_PARSE_ARGS')

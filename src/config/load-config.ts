@@ -46,6 +46,16 @@ export const CONFIG_KEYS = {
   sessionAbsoluteSeconds: 'security.logging.session.absolute.seconds',
   /** express-session's cookie name (its `name` option), to notice requests whose session has expired. */
   sessionCookie: 'security.logging.session.cookie',
+  /** `off` (default) or `on`: a hash chain with signed checkpoints over every stored event (docs/tamper-evidence.md). */
+  chain: 'security.logging.chain',
+  /** Name of the environment variable holding the chain's HMAC key (at least 32 characters). */
+  chainKeyEnv: 'security.logging.chain.key.env',
+  /** Name of the environment variable holding the Ed25519 private key that signs checkpoints (PEM). */
+  chainSigningKeyEnv: 'security.logging.chain.signing.key.env',
+  /** A checkpoint at least every this many links of a chain. */
+  chainCheckpointEvents: 'security.logging.chain.checkpoint.events',
+  /** A checkpoint at least this often (seconds) while a chain grows. */
+  chainCheckpointSeconds: 'security.logging.chain.checkpoint.seconds',
 } as const
 
 const DEFAULTS = {
@@ -67,6 +77,11 @@ const DEFAULTS = {
   sessionSweepMs: '5000',
   sessionAbsoluteSeconds: '0',
   sessionCookie: 'connect.sid',
+  chain: 'off',
+  chainKeyEnv: 'AUTHTRAIL_CHAIN_KEY',
+  chainSigningKeyEnv: 'AUTHTRAIL_CHECKPOINT_KEY',
+  chainCheckpointEvents: '1000',
+  chainCheckpointSeconds: '60',
 } as const
 
 /** Where a stored procedure lives. */
@@ -83,6 +98,8 @@ export type DatabaseConfig =
 
 /** A SQL name, optionally schema-qualified, as Showcase users write it (`dbo.securitylogging`). */
 const SQL_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$/
+/** The name of an environment variable. */
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
 /** A script module in `procedures/`, by its extension. */
 const SCRIPT_EXTENSION = /\.(js|mjs|ts)$/
 
@@ -112,6 +129,14 @@ export interface AuthtrailConfig {
   readonly table: string
   readonly sessionIdMode: SessionIdMode
   readonly userAgentMaxLength: number
+  /** Tamper evidence: whether it is on, where its keys come from, how often chains are checkpointed. */
+  readonly chain: {
+    readonly enabled: boolean
+    readonly keyEnv: string
+    readonly signingKeyEnv: string
+    readonly checkpointEvents: number
+    readonly checkpointMs: number
+  }
   /** Every property of the file, for script procedures that read their own keys. */
   readonly properties: Readonly<Record<string, string>>
 }
@@ -192,7 +217,7 @@ export function parseConfig(properties: Record<string, string>, file: string, cw
     const shown = kind && parsed ? `${parsed.protocol}//${parsed.host}${parsed.pathname}` : dbText.replace(/\/\/[^@/]*@/, '//***@')
     if (!kind || !parsed) fail(CONFIG_KEYS.db, shown, 'expected "embedded", a postgres://user@host:5432/database URL or a mariadb://user@host:3306/database URL')
     const passwordEnv = properties[CONFIG_KEYS.dbPasswordEnv]?.trim() || undefined
-    if (passwordEnv !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(passwordEnv)) fail(CONFIG_KEYS.dbPasswordEnv, passwordEnv, 'expected the name of an environment variable, like AUTHTRAIL_DB_PASSWORD')
+    if (passwordEnv !== undefined && !ENV_NAME.test(passwordEnv)) fail(CONFIG_KEYS.dbPasswordEnv, passwordEnv, 'expected the name of an environment variable, like AUTHTRAIL_DB_PASSWORD')
     db = { kind: kind!, url: dbText, passwordEnv, pool: integer('dbPool', 1, 100, 'connections') }
   }
 
@@ -211,6 +236,27 @@ export function parseConfig(properties: Record<string, string>, file: string, cw
 
   const cookieName = get('sessionCookie', DEFAULTS.sessionCookie)
   if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(cookieName)) fail(CONFIG_KEYS.sessionCookie, cookieName, 'expected a cookie name (express-session\'s `name` option, "connect.sid" by default)')
+
+  const chainText = get('chain', DEFAULTS.chain)
+  if (chainText !== 'on' && chainText !== 'off') fail(CONFIG_KEYS.chain, chainText, 'expected "off" (the default) or "on" (hash-chained rows with signed checkpoints)')
+  const envName = (key: 'chainKeyEnv' | 'chainSigningKeyEnv'): string => {
+    const name = get(key, DEFAULTS[key])
+    if (!ENV_NAME.test(name)) fail(CONFIG_KEYS[key], name, `expected the name of an environment variable, like ${DEFAULTS[key]}`)
+    return name
+  }
+  const chain = {
+    enabled: chainText === 'on',
+    keyEnv: envName('chainKeyEnv'),
+    signingKeyEnv: envName('chainSigningKeyEnv'),
+    checkpointEvents: integer('chainCheckpointEvents', 1, 1_000_000, 'links'),
+    checkpointMs: integer('chainCheckpointSeconds', 1, 86_400, 'seconds') * 1000,
+  }
+  if (chain.enabled && procKind !== 'stored-procedure') {
+    fail(CONFIG_KEYS.chain, chainText, `chaining needs a stored procedure in PostgreSQL or the embedded store; ${CONFIG_KEYS.proc} = ${JSON.stringify(proc)} ${procKind === 'off' ? 'is empty' : 'is a script'}`)
+  }
+  if (chain.enabled && db.kind === 'mariadb') {
+    fail(CONFIG_KEYS.chain, chainText, 'tamper evidence is implemented for PostgreSQL and the embedded store only, not MariaDB (docs/tamper-evidence.md); set it to off, or log to PostgreSQL')
+  }
 
   // A script name like "audit.mjs" has no schema, though it looks like one.
   const schema = (procKind === 'stored-procedure' ? procSchema(proc) : undefined) ?? 'public'
@@ -242,6 +288,7 @@ export function parseConfig(properties: Record<string, string>, file: string, cw
       absoluteMs: integer('sessionAbsoluteSeconds', 0, 31_536_000, 'seconds') * 1000,
       cookie: cookieName,
     },
+    chain: Object.freeze(chain),
     properties: Object.freeze({ ...properties }),
   })
 }

@@ -6,6 +6,8 @@ import { queryAudit } from '../review/audit-query.js'
 import type { AuditFilter, AuditRow } from '../review/audit-query.js'
 import { createMariadbProcedureSink } from './mariadb/mariadb-procedure.js'
 import { auditTable, openDatabase } from './open-database.js'
+import { openChainedCalls } from './postgres/postgres-chain.js'
+import type { ChainedCalls } from './postgres/postgres-chain.js'
 import { createPostgresProcedureSink, keepPartitions, postgresProcedureExists } from './postgres/postgres-procedure.js'
 import { loadScriptSink } from './script/script-sink.js'
 import type { SqlClient } from './sql-client.js'
@@ -24,9 +26,9 @@ export interface Delivery {
  * A sink calling the stored procedure `proc` through `client`, or undefined when the database has no such
  * procedure (for MariaDB, in neither the named database nor the connection's).
  */
-export async function openProcedureSink(client: SqlClient, proc: string, close: () => Promise<void>): Promise<Sink | undefined> {
+export async function openProcedureSink(client: SqlClient, proc: string, close: () => Promise<void>, chained?: ChainedCalls): Promise<Sink | undefined> {
   if (client.dialect === 'mariadb') return createMariadbProcedureSink(client, proc, close)
-  return (await postgresProcedureExists(client, proc)) ? createPostgresProcedureSink(client, proc, close) : undefined
+  return (await postgresProcedureExists(client, proc)) ? createPostgresProcedureSink(client, proc, close, chained) : undefined
 }
 
 /**
@@ -53,7 +55,7 @@ export async function resolveDelivery(
         // Closed once, by whichever of the sink and the delivery gets there first.
         let closing: Promise<void> | undefined
         const close = () => (closing ??= client.close())
-        const sink = await openProcedureSink(client, config.proc, close)
+        const sink = await openProcedureSink(client, config.proc, close, await openChainedCalls(client, config, env, logger))
         if (!sink) {
           throw new ConfigError(
             `authtrail: ${config.file}: key "${CONFIG_KEYS.proc}" = ${JSON.stringify(config.proc)} names neither a script (.js, .mjs, .ts) in ${proceduresDir} nor a procedure in ${client.description}` +

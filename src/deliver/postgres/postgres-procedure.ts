@@ -1,6 +1,7 @@
 import type { Sink } from '../../types.js'
 import { createProcedureSink, splitName } from '../procedure-sink.js'
 import type { SqlClient } from '../sql-client.js'
+import type { ChainedCalls } from './postgres-chain.js'
 
 /**
  * Whether a procedure of that (optionally schema-qualified) name exists, with `argumentTypes` if given
@@ -24,9 +25,17 @@ export const BATCH_ARGUMENTS = ['xml[]', 'xml[]', 'character varying[]', 'uuid[]
 /**
  * A sink calling `proc` (already checked to exist) on PostgreSQL or PGlite:
  * `CALL proc($1::xml, $2::xml, $3)`, and for a batch `CALL proc_batch(...)` with {@link BATCH_ARGUMENTS}
- * when the database has it (the shipped procedures/securitylogging.sql does).
+ * when the database has it (the shipped procedures/securitylogging.sql does). With `chained`, every call
+ * goes through `proc_chained` instead (see tamper-chain.ts).
  */
-export async function createPostgresProcedureSink(client: SqlClient, proc: string, close: () => Promise<void>): Promise<Sink> {
+export async function createPostgresProcedureSink(client: SqlClient, proc: string, close: () => Promise<void>, chained?: ChainedCalls): Promise<Sink> {
+  if (chained) {
+    // Tamper evidence: every call, batch or single event, goes through <proc>_chained with its links.
+    return createProcedureSink(client, proc, { one: (c, e) => chained.call(c, [e]), many: (c, events) => chained.call(c, events) }, async () => {
+      await chained.finish(client)
+      await close()
+    })
+  }
   const batch = `${proc}_batch`
   const hasBatch = await postgresProcedureExists(client, batch, BATCH_ARGUMENTS)
   return createProcedureSink(
