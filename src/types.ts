@@ -3,9 +3,11 @@
  * receives exactly these names in its `type` parameter. SESSIONEND is an authenticated session that ended
  * neither by logout nor by idle expiry (a new login over it, the absolute lifetime, the app destroying it),
  * with the reason in errorData's message. AUDIT_GAP says that events were not durably
- * spooled for a while (the disk refused the spool), with how many and when.
+ * spooled for a while (the disk refused the spool), with how many and when. LOCKOUT says that a user or an
+ * address reached the failed-login threshold (security.logging.bruteforce.*), like the user_block_attempts
+ * of Showcase's example script.
  */
-export const AUDIT_EVENT_TYPES = ['LOGIN', 'LOGINERROR', 'LOGOUT', 'SESSIONTIMEOUT', 'SESSIONEND', 'AUDIT_GAP'] as const
+export const AUDIT_EVENT_TYPES = ['LOGIN', 'LOGINERROR', 'LOGOUT', 'SESSIONTIMEOUT', 'SESSIONEND', 'AUDIT_GAP', 'LOCKOUT'] as const
 
 /** One of {@link AUDIT_EVENT_TYPES}. */
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number]
@@ -58,6 +60,22 @@ export interface AuditEvent {
   readonly profile: UserProfile
   /** For AUDIT_GAP: how many events were kept in memory only, between which times (epoch ms). */
   readonly gap?: { readonly events: number; readonly from: number; readonly to: number }
+  /** For LOGIN: failed logins of this user in the brute-force window before it succeeded (absent when none). */
+  readonly priorFailures?: number
+  /** For LOCKOUT: what reached the threshold, with how many failures in which window, and until when it is blocked. */
+  readonly lockout?: LockoutFacts
+}
+
+/** The facts of a LOCKOUT. The user or address itself is the event's `username` or `ip`. */
+export interface LockoutFacts {
+  /** `user`: failures for one username; `ip`: failures from one address. */
+  readonly scope: 'user' | 'ip'
+  readonly attempts: number
+  readonly windowSeconds: number
+  /** Epoch ms until which attempts are refused (when `enforced`) or would be. */
+  readonly until: number
+  /** Whether logins are refused (security.logging.bruteforce.block = true) or the lockout is only recorded. */
+  readonly enforced: boolean
 }
 
 /** An event turned into the three arguments of the logging procedure, plus its identity. */
