@@ -211,6 +211,24 @@ CREATE TABLE IF NOT EXISTS securitylog_session (
 );
 CREATE INDEX IF NOT EXISTS securitylog_session_due_idx ON securitylog_session (due_at);
 
+-- Brute-force detection (security.logging.bruteforce.*): failed logins per username or address, in
+-- buckets, shared by every app instance logging here; and the lockouts they lead to. Keys are "u:" or
+-- "i:" and a SHA-256 of the username or address, never the name. Working state, not evidence: the
+-- LOCKOUT events are in the audit table.
+CREATE TABLE IF NOT EXISTS securitylog_attempt (
+  attempt_key text NOT NULL,
+  bucket      timestamptz NOT NULL,
+  count       integer NOT NULL,
+  PRIMARY KEY (attempt_key, bucket)
+);
+CREATE TABLE IF NOT EXISTS securitylog_block (
+  attempt_key text PRIMARY KEY,           -- one row per key: replaced only once expired, so one instance creates each lockout
+  since       timestamptz NOT NULL,
+  until       timestamptz NOT NULL,
+  attempts    integer NOT NULL
+);
+CREATE INDEX IF NOT EXISTS securitylog_block_since_idx ON securitylog_block (since);
+
 -- Roles: authtrail_writer (what app instances connect as, through a LOGIN role granted it) may call the
 -- procedures and insert, never UPDATE or DELETE audit rows (the session ledger is working state, not evidence); authtrail_reader (admins, the CLI) may read.
 DO $$
@@ -243,3 +261,6 @@ GRANT SELECT ON securitylog TO authtrail_reader;
 REVOKE ALL ON securitylog_session FROM PUBLIC;
 GRANT SELECT, INSERT, UPDATE, DELETE ON securitylog_session TO authtrail_writer;
 GRANT SELECT ON securitylog_session TO authtrail_reader;
+REVOKE ALL ON securitylog_attempt, securitylog_block FROM PUBLIC;
+GRANT SELECT, INSERT, UPDATE, DELETE ON securitylog_attempt, securitylog_block TO authtrail_writer;
+GRANT SELECT ON securitylog_attempt, securitylog_block TO authtrail_reader;

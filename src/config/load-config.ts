@@ -56,6 +56,18 @@ export const CONFIG_KEYS = {
   chainCheckpointEvents: 'security.logging.chain.checkpoint.events',
   /** A checkpoint at least this often (seconds) while a chain grows. */
   chainCheckpointSeconds: 'security.logging.chain.checkpoint.seconds',
+  /** Failed logins of one username within the window that make a LOCKOUT; 0 turns the per-user count off. */
+  bruteforceUserAttempts: 'security.logging.bruteforce.user.attempts',
+  /** Failed logins from one address within the window that make a LOCKOUT; 0 turns the per-address count off. */
+  bruteforceIpAttempts: 'security.logging.bruteforce.ip.attempts',
+  /** The window failures are counted in, in seconds. */
+  bruteforceWindowSeconds: 'security.logging.bruteforce.window.seconds',
+  /** How long a lockout lasts, in seconds. */
+  bruteforceBlockSeconds: 'security.logging.bruteforce.block.seconds',
+  /** `false` (default): lockouts are recorded only; `true`: attempts are refused with 429 while locked out. */
+  bruteforceBlock: 'security.logging.bruteforce.block',
+  /** How often counts and lockouts are shared with other instances through the audit database, in ms. */
+  bruteforceSyncMs: 'security.logging.bruteforce.sync.ms',
 } as const
 
 const DEFAULTS = {
@@ -82,6 +94,12 @@ const DEFAULTS = {
   chainSigningKeyEnv: 'AUTHTRAIL_CHECKPOINT_KEY',
   chainCheckpointEvents: '1000',
   chainCheckpointSeconds: '60',
+  bruteforceUserAttempts: '5',
+  bruteforceIpAttempts: '20',
+  bruteforceWindowSeconds: '900',
+  bruteforceBlockSeconds: '900',
+  bruteforceBlock: 'false',
+  bruteforceSyncMs: '1000',
 } as const
 
 /** Where a stored procedure lives. */
@@ -137,8 +155,25 @@ export interface AuthtrailConfig {
     readonly checkpointEvents: number
     readonly checkpointMs: number
   }
+  readonly bruteforce: BruteForceSettings
   /** Every property of the file, for script procedures that read their own keys. */
   readonly properties: Readonly<Record<string, string>>
+}
+
+/** Brute-force detection, from the security.logging.bruteforce.* keys. */
+export interface BruteForceSettings {
+  /** Failures of one username within the window that make a LOCKOUT; 0 for none. @defaultValue 5 */
+  readonly userAttempts: number
+  /** Failures from one address within the window that make a LOCKOUT; 0 for none. @defaultValue 20 */
+  readonly ipAttempts: number
+  /** The counting window, in ms. @defaultValue 900000 */
+  readonly windowMs: number
+  /** How long a lockout lasts, in ms. @defaultValue 900000 */
+  readonly blockMs: number
+  /** Refuse attempts while locked out, rather than only record the lockout. @defaultValue false */
+  readonly block: boolean
+  /** How often counts and lockouts are exchanged with the other instances, in ms. @defaultValue 1000 */
+  readonly syncMs: number
 }
 
 /** A configuration error: names the file, the key and the value, never a stack trace to a browser. */
@@ -258,6 +293,17 @@ export function parseConfig(properties: Record<string, string>, file: string, cw
     fail(CONFIG_KEYS.chain, chainText, 'tamper evidence is implemented for PostgreSQL and the embedded store only, not MariaDB (docs/tamper-evidence.md); set it to off, or log to PostgreSQL')
   }
 
+  const blockText = get('bruteforceBlock', DEFAULTS.bruteforceBlock)
+  if (blockText !== 'true' && blockText !== 'false') fail(CONFIG_KEYS.bruteforceBlock, blockText, 'expected "false" (record lockouts only, the default) or "true" (refuse attempts with 429 while locked out)')
+  const bruteforce = {
+    userAttempts: integer('bruteforceUserAttempts', 0, 1_000_000, 'failed logins (0 turns it off)'),
+    ipAttempts: integer('bruteforceIpAttempts', 0, 1_000_000, 'failed logins (0 turns it off)'),
+    windowMs: integer('bruteforceWindowSeconds', 10, 31_536_000, 'seconds') * 1000,
+    blockMs: integer('bruteforceBlockSeconds', 1, 31_536_000, 'seconds') * 1000,
+    block: blockText === 'true',
+    syncMs: integer('bruteforceSyncMs', 10, 600_000, 'milliseconds'),
+  }
+
   // A script name like "audit.mjs" has no schema, though it looks like one.
   const schema = (procKind === 'stored-procedure' ? procSchema(proc) : undefined) ?? 'public'
   let table = get('table', DEFAULTS.table)
@@ -289,6 +335,7 @@ export function parseConfig(properties: Record<string, string>, file: string, cw
       cookie: cookieName,
     },
     chain: Object.freeze(chain),
+    bruteforce: Object.freeze(bruteforce),
     properties: Object.freeze({ ...properties }),
   })
 }

@@ -1,4 +1,5 @@
 import type { KeyObject } from 'node:crypto'
+import { siblingTable } from '../deliver/sibling-table.js'
 import type { SqlClient } from '../deliver/sql-client.js'
 import { createChainWalk } from './verify-chain.js'
 import type { ChainWalkSummary, Finding, LinkWithRow, StoredCheckpoint } from './verify-chain.js'
@@ -22,12 +23,6 @@ export interface VerifySummary extends ChainWalkSummary {
   findings: number
 }
 
-/** `schema.securitylog` → `schema.<name>`: authtrail's tables sit beside the audit table. */
-export function siblingTable(auditTable: string, name: string): string {
-  const dot = auditTable.lastIndexOf('.')
-  return dot < 0 ? name : `${auditTable.slice(0, dot)}.${name}`
-}
-
 const NO_CHAIN = '00000000-0000-0000-0000-000000000000'
 const TIME_US = (column: string) => `((extract(epoch FROM ${column}) * 1000000)::bigint)::text`
 
@@ -38,8 +33,8 @@ const TIME_US = (column: string) => `((extract(epoch FROM ${column}) * 1000000):
  */
 export async function verifyAudit(client: SqlClient, table: string, options: VerifyOptions, report: (finding: Finding) => void): Promise<VerifySummary> {
   if (client.dialect !== 'postgres') throw new Error(`authtrail: verify reads PostgreSQL and the embedded store only; ${client.description} is MariaDB, where authtrail keeps no chain`)
-  const chainTable = siblingTable(table, 'securitylog_chain')
-  const checkpointTable = siblingTable(table, 'securitylog_checkpoint')
+  const chainTable = siblingTable('postgres', table, 'securitylog_chain')
+  const checkpointTable = siblingTable('postgres', table, 'securitylog_checkpoint')
   const pageSize = options.pageSize ?? 2000
   let findings = 0
   const walk = createChainWalk(options.key, options.publicKey, (finding) => {

@@ -50,3 +50,16 @@ describe('the chain keys from the environment', () => {
     expect(() => resolveCheckpointSigner(config, { AUTHTRAIL_CHECKPOINT_KEY: 'not a key at all' })).not.toThrow(/not a key at all/)
   })
 })
+
+describe('the security.logging.bruteforce keys', () => {
+  it('count 5 failures per user and 20 per address in 15 minutes, record only, and sync every second by default', () => {
+    expect(parse({}).bruteforce).toEqual({ userAttempts: 5, ipAttempts: 20, windowMs: 900_000, blockMs: 900_000, block: false, syncMs: 1000 })
+    expect(parse({ 'security.logging.bruteforce.block': 'true', 'security.logging.bruteforce.ip.attempts': '0' }).bruteforce).toMatchObject({ block: true, ipAttempts: 0 })
+  })
+
+  it('reject a block flag other than true or false, and a window too short to count in, naming file, key and value', () => {
+    expect(() => parse({ 'security.logging.bruteforce.block': 'yes' })).toThrow(`authtrail: ${FILE}: key "security.logging.bruteforce.block" = "yes": expected "false"`)
+    expect(() => parse({ 'security.logging.bruteforce.window.seconds': '5' })).toThrow(/key "security\.logging\.bruteforce\.window\.seconds" = "5": expected seconds: a whole number from 10/)
+    expect(() => parse({ 'security.logging.bruteforce.user.attempts': '-1' })).toThrow(/key "security\.logging\.bruteforce\.user\.attempts" = "-1"/)
+  })
+})
