@@ -3,6 +3,7 @@
  * cannot be read exits 1; never a stack trace for a mistake the user can fix.
  */
 import { ConfigError } from '../config/load-config.js'
+import { exportCommand, EXPORT_HELP } from './export-command.js'
 import { purgeCommand, PURGE_HELP } from './purge-command.js'
 import { queryCommand, QUERY_HELP } from './query-command.js'
 import { verifyCommand, VERIFY_HELP } from './verify-command.js'
@@ -13,6 +14,7 @@ const HELP = `Usage: authtrail <command> [options]
 Commands:
   query    print audit records, newest first (filters: --type, --user, --since, --until, --limit)
   purge    remove records older than an age (--older-than 90d), by partition where possible
+  export   write records as NDJSON for analysis: Elastic Common Schema or Open edX (--format ecs|edx)
   verify   check the tamper-evident chains: which rows were modified, deleted, inserted or reordered
 
 Run "authtrail <command> --help" for a command's options.
@@ -23,6 +25,7 @@ const COMMANDS: Readonly<Record<string, { run: (args: readonly string[], out: No
   query: { run: queryCommand, help: QUERY_HELP },
   purge: { run: purgeCommand, help: PURGE_HELP },
   verify: { run: verifyCommand, help: VERIFY_HELP },
+  export: { run: exportCommand, help: EXPORT_HELP },
 }
 
 /** Runs the CLI; returns the exit code. Exported for tests. */
