@@ -139,6 +139,8 @@ export function createCapture(options: CaptureOptions): Capture {
   const profile = options.user.profile ?? defaultProfile
   // Per instance, never on the request object's prototype: two instances must not see each other's state.
   const LOGGED_IN_USER = Symbol('authtrail.user')
+  /** The strategy checking this request's credentials, to find its password field at LOGIN. */
+  const STRATEGY = Symbol('authtrail.strategy')
   const unhooks: Array<() => void> = []
   let store: (SessionStoreLike & SessionReader) | undefined = options.store
   const warned = new Set<string>()
@@ -178,7 +180,9 @@ export function createCapture(options: CaptureOptions): Capture {
           req[LOGGED_IN_USER] = user
           const facts = userFacts(user)
           const auditSessionId = hashSessionId(req.sessionID ?? '')
-          const captured = captureEvent('LOGIN', req, auditSessionId, facts, limits)
+          // A successful login's password is scrubbed too: a User-Agent or a query parameter may hold it.
+          const password = submitted(req, (req[STRATEGY] as StrategyLike | undefined)?._passwordField ?? 'password')
+          const captured = captureEvent('LOGIN', req, auditSessionId, facts, limits, password === undefined ? undefined : { method: '', message: '', password })
           const priorFailures = options.bruteforce?.succeeded(captured.username) ?? 0
           const event = priorFailures > 0 ? { ...captured, priorFailures } : captured
           if (!record(event, options.strict) && options.strict) {
@@ -215,9 +219,10 @@ export function createCapture(options: CaptureOptions): Capture {
           options.bruteforce?.failed(event.username, event.ip, event.time)
         },
         attempt(request, strategyName, strategy: StrategyLike) {
+          const req = request as AuditedRequest
+          req[STRATEGY] = strategy
           const guard = options.bruteforce
           if (!guard) return undefined
-          const req = request as AuditedRequest
           const password = submitted(req, strategy._passwordField ?? 'password')
           const tried = submitted(req, strategy._usernameField ?? 'username') ?? ''
           const probe = captureEvent('LOGINERROR', req, hashSessionId(req.sessionID ?? ''), { username: tried, userId: '', profile: {} }, limits, { method: loginMethod(strategyName), message: '', password })
