@@ -17,7 +17,7 @@ describe.skipIf(postgres.unavailable !== undefined)('npx authtrail verify after 
   let project: TempProject
   beforeEach(async () => {
     ns = await postgres.create()
-    project = tempProject({ ...ns.properties, 'security.logging.chain': 'on', 'security.logging.batch.size': '4', 'security.logging.batch.flush.ms': '2', 'security.logging.db.pool': '3' })
+    project = tempProject({ ...ns.properties, 'security.logging.chain': 'on', 'security.logging.batch.size': '4', 'security.logging.batch.flush.ms': '2', 'security.logging.db.pool': '3', 'security.logging.bruteforce.ip.attempts': '0' })
     project.write('checkpoint.pub', keys.publicPem)
   })
   afterEach(async () => {
