@@ -23,6 +23,7 @@ export function createDatabaseAttemptStore(client: SqlClient, auditTable: string
   const list = (values: readonly unknown[], first: number) => (pg ? `ANY($${first}::text[])` : `(${values.map(() => '?').join(', ')})`)
   const inList = (column: string, values: readonly string[], first: number) => (pg ? `${column} = ${list(values, first)}` : `${column} IN ${list(values, first)}`)
   const listParams = (values: readonly string[]) => (pg ? [values] : values)
+  let cleaned = 0
 
   return {
     description: `${attempts} and ${blocks} in ${client.description}`,
@@ -64,17 +65,19 @@ export function createDatabaseAttemptStore(client: SqlClient, auditTable: string
           await client.query(`DELETE FROM ${attempts} WHERE attempt_key = ${pg ? '$1' : '?'}`, [key])
         }
       }
+      if (request.now - cleaned > 60_000) {
+        // Buckets out of the window and lockouts expired a day ago are nobody's business; any instance sweeps them.
+        cleaned = request.now
+        await client.query(`DELETE FROM ${attempts} WHERE bucket < ${at(1)}`, [request.windowStart])
+        await client.query(`DELETE FROM ${blocks} WHERE until < ${at(1)}`, [request.now - 86_400_000])
+      }
       const active = await client.query<{ attempt_key: string; since_ms: string | number; until_ms: string | number }>(
         `SELECT attempt_key, ${ms('since')} AS since_ms, ${ms('until')} AS until_ms FROM ${blocks} WHERE until > ${at(1)} AND since >= ${at(2)}`,
         [request.now, request.blocksSince],
       )
       return { counts, created, blocks: active.map((row) => ({ key: row.attempt_key, since: Number(row.since_ms), until: Number(row.until_ms) })) }
     },
-    async close() {
-      // Old buckets and expired lockouts are nobody's business any more; any instance may sweep them.
-      const day = Date.now() - 86_400_000
-      await client.query(`DELETE FROM ${blocks} WHERE until < ${at(1)}`, [day]).catch(() => {})
-    },
+    close: async () => {},
   }
 }
 
