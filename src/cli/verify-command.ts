@@ -39,7 +39,7 @@ function line(finding: Finding): string {
 function summaryText(s: VerifySummary): string {
   const tails = s.openTails.map((t) => `  chain ${t.chainId}: links ${t.from}-${t.to} after its last checkpoint (a process still running, or killed before it could close the chain)\n`).join('')
   const verdict = s.findings === 0 ? 'every chain verifies' : `${s.findings} problem${s.findings === 1 ? '' : 's'} found`
-  return `${s.chains} chains, ${s.links} links, ${s.rows} rows: ${verdict}\n${tails ? `not yet covered by a checkpoint:\n${tails}` : ''}`
+  return `${s.chains} chain${s.chains === 1 ? '' : 's'}, ${s.links} links, ${s.rows} rows: ${verdict}\n${tails ? `not yet covered by a checkpoint:\n${tails}` : ''}`
 }
 
 /** `authtrail verify`: streams findings to `out`; a break ends with exit status 1. */

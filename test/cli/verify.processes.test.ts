@@ -72,3 +72,27 @@ describe.skipIf(postgres.unavailable !== undefined)('npx authtrail verify after 
     expect(unreadable.stderr).toMatch(/^authtrail verify: cannot read the audit database: /)
   })
 })
+
+describe('npx authtrail verify on the embedded store', () => {
+  it('verifies what the demo chained into PGlite, once the demo has stopped', async () => {
+    const project = tempProject({ 'security.logging.chain': 'on', 'security.logging.bruteforce.ip.attempts': '0' })
+    project.write('checkpoint.pub', keys.publicPem)
+    try {
+      const app = await startDemoProcess(project.dir, ENV)
+      try {
+        for (let i = 0; i < 5; i++) {
+          const browser = client(app.url)
+          await client(app.url).post('/login', { username: `someone-${i}`, password: 'x' })
+          await browser.post('/login', { username: 'alice', password: 'wonderland' })
+          await browser.post('/logout')
+        }
+      } finally {
+        expect(await app.stop()).toBe(0)
+      }
+      const result = await runCli(['verify', '--public-key', 'checkpoint.pub'], project.dir, ENV)
+      expect([result.code, result.stdout]).toEqual([0, '1 chain, 15 links, 15 rows: every chain verifies\n'])
+    } finally {
+      project.remove()
+    }
+  }, 60_000)
+})
