@@ -5,13 +5,15 @@
  *    path an app uses), and the same with the XML already built, as the two baselines get it (delivery
  *    only, on the calling thread);
  *  - one awaited CALL securitylogging(...) per event (what Showcase did);
- *  - COPY of the same rows straight into the table: the practical ceiling.
+ *  - COPY of the same rows straight into the table: the practical ceiling;
+ *  - authtrail's path with tamper evidence on (securitylogging_chained: a chain link per event, an
+ *    Ed25519 checkpoint every 1000 links), against the same path without it.
  * Each run gets a fresh schema with procedures/securitylogging.sql installed.
  *
  * Run: npm run bench, or node --import tsx bench/postgres-delivery.ts
  * (BENCH_EVENTS 20000, BENCH_ROUNDS 3; medians are reported)
  */
-import { randomBytes, randomUUID } from 'node:crypto'
+import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { pipeline } from 'node:stream/promises'
@@ -23,6 +25,9 @@ import { startDatabaseWorker } from '../src/deliver/database-worker.js'
 import { createOutbox } from '../src/deliver/outbox.js'
 import { createPostgresClient } from '../src/deliver/postgres/postgres-client.js'
 import { createPostgresProcedureSink } from '../src/deliver/postgres/postgres-procedure.js'
+import { createChainedCalls } from '../src/deliver/postgres/postgres-chain.js'
+import { createCheckpointSigner } from '../src/deliver/checkpoint-signature.js'
+import { createChainLanes } from '../src/deliver/tamper-chain.js'
 import { createDescriber } from '../src/describe/event-xml.js'
 import type { AuditEvent, AuditEventType } from '../src/types.js'
 
@@ -59,8 +64,29 @@ async function count(admin: pg.Client, schema: string): Promise<number> {
 
 const csv = (value: string) => `"${value.replaceAll('"', '""')}"`
 
+const SIGNER = createCheckpointSigner(generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), 'bench key')
+
+/** authtrail's path (outbox, describe, batches of 1000 over 2 connections) into a fresh schema, chained or not. */
+async function outboxPath(admin: pg.Client, schemas: string[], chained: boolean): Promise<number> {
+  const schema = await freshSchema(admin)
+  schemas.push(schema)
+  const client = createPostgresClient({ url: URL, poolSize: 2 })
+  const proc = `${schema}.securitylogging`
+  const lanes = createChainLanes({ key: randomBytes(32), signer: SIGNER, checkpointEvents: 1000, checkpointMs: 60_000 }, console.warn)
+  const sink = await createPostgresProcedureSink(client, proc, () => client.close(), createDescriber(), chained ? createChainedCalls(proc, lanes, console.warn) : undefined)
+  const outbox = createOutbox({ sink, logger: { info() {}, warn: console.warn, error: console.error }, maxBatch: 1000, flushDelayMs: 20, concurrency: 2 })
+  const input = events(EVENTS)
+  const start = performance.now()
+  for (const event of input) outbox.enqueue(event)
+  await outbox.flush()
+  const rate = EVENTS / ((performance.now() - start) / 1000)
+  await outbox.close()
+  if ((await count(admin, schema)) !== EVENTS) throw new Error(`${chained ? 'chained' : 'unchained'} path lost events`)
+  return rate
+}
+
 /** Events per second of each method in one round, each into a fresh schema. */
-async function round(admin: pg.Client, schemas: string[]): Promise<{ batched: number; deliveryOnly: number; perCall: number; copy: number }> {
+async function round(admin: pg.Client, schemas: string[]): Promise<{ batched: number; deliveryOnly: number; perCall: number; copy: number; unchained: number; chained: number }> {
   const describe = createDescriber()
   // authtrail's path with the shipped defaults: outbox → database thread (describe, then
   // securitylogging_batch), batches of security.logging.batch.size (1000) over a pool of
@@ -121,7 +147,10 @@ async function round(admin: pg.Client, schemas: string[]): Promise<{ batched: nu
   await pipeline(Readable.from(rows), copier.query(copyFrom(`COPY ${copySchema}.securitylog (event_id, time, type, username, ip, session_id, data, session_context) FROM STDIN WITH (FORMAT csv)`)))
   const copy = EVENTS / ((performance.now() - start) / 1000)
   await copier.end()
-  return { batched, deliveryOnly, perCall, copy }
+  // Tamper evidence: the same path with and without chaining, back to back.
+  const unchained = await outboxPath(admin, schemas, false)
+  const chained = await outboxPath(admin, schemas, true)
+  return { batched, deliveryOnly, perCall, copy, unchained, chained }
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
@@ -150,6 +179,9 @@ export async function benchPostgresDelivery(): Promise<Record<string, string | n
       'batched delivery of prebuilt XML / COPY': Number((deliveryOnly / copy).toFixed(2)),
       'batched delivery of prebuilt XML / one CALL per event': Number((deliveryOnly / perCall).toFixed(1)),
       'batched / COPY per round': rounds.map((r) => (r.batched / r.copy).toFixed(2)).join(' '),
+      'unchained path, events/s (median)': Math.round(median(rounds.map((r) => r.unchained))),
+      'chained path (tamper evidence), events/s (median)': Math.round(median(rounds.map((r) => r.chained))),
+      'chained / unchained (median of per-round ratios)': Number(median(rounds.map((r) => r.chained / r.unchained)).toFixed(2)),
     }
   } finally {
     for (const schema of schemas) await admin.query(`DROP SCHEMA ${schema} CASCADE`)

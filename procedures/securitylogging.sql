@@ -149,6 +149,73 @@ BEGIN
 END
 $$;
 
+-- Tamper evidence (security.logging.chain = on; docs/tamper-evidence.md). Every event authtrail delivers
+-- gets a link in a hash chain: hash = HMAC-SHA256(key, prev_hash || the row's canonical text), computed
+-- by the app, which holds the key, and inserted by the same call that inserts the row. A chain belongs
+-- to one delivery lane of one process, so concurrent connections and instances never wait on each
+-- other. A link is inserted even when the row already existed (a replay): duplicate says so, and the
+-- link of the first delivery is the one whose hash covers the row. Only INSERTs: the writer role never
+-- needs UPDATE or DELETE here either.
+CREATE TABLE IF NOT EXISTS securitylog_chain (
+  chain_id    uuid NOT NULL,
+  seq         bigint NOT NULL,
+  event_id    uuid NOT NULL,
+  time        timestamptz NOT NULL,         -- the event's time, as in its row
+  type        varchar(32) NOT NULL,
+  prev_hash   text NOT NULL,
+  hash        text NOT NULL,
+  duplicate   boolean NOT NULL,
+  recorded_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (chain_id, seq)
+);
+CREATE INDEX IF NOT EXISTS securitylog_chain_event_idx ON securitylog_chain (event_id);
+
+-- Ed25519-signed statements "chain C reached seq S with hash H", so that removing the tail of a chain
+-- shows; final marks the checkpoint written when the chain was closed.
+CREATE TABLE IF NOT EXISTS securitylog_checkpoint (
+  chain_id  uuid NOT NULL,
+  seq       bigint NOT NULL,
+  hash      text NOT NULL,
+  time      timestamptz NOT NULL,
+  key_id    text NOT NULL,
+  signature text NOT NULL,
+  final     boolean NOT NULL,
+  PRIMARY KEY (chain_id, seq, final)
+);
+
+-- securitylogging_batch with chain links and an optional checkpoint: stores the events, a link for each
+-- (even one whose row already existed), and the checkpoint, in one transaction. authtrail calls
+-- <procedure>_chained when chaining is on. If you change the body of securitylogging, change this too.
+CREATE OR REPLACE PROCEDURE securitylogging_chained(
+  session_contexts xml[], datas xml[], types varchar[],
+  event_ids uuid[], times timestamptz[], usernames text[], ips text[], session_ids text[],
+  chain uuid, seqs bigint[], prev_hashes text[], hashes text[],
+  checkpoint_seq bigint, checkpoint_hash text, checkpoint_time timestamptz, checkpoint_key text, checkpoint_signature text, checkpoint_final boolean)
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path FROM CURRENT
+AS $$
+BEGIN
+  WITH e AS (
+    SELECT * FROM unnest(event_ids, times, types, usernames, ips, session_ids, datas, session_contexts, seqs, prev_hashes, hashes)
+      WITH ORDINALITY AS e(event_id, time, type, username, ip, session_id, data, ctx, seq, prev_hash, hash, n)
+  ), stored AS (
+    INSERT INTO securitylog (event_id, time, type, username, ip, session_id, data, session_context)
+    SELECT e.event_id, e.time, e.type, e.username, e.ip, e.session_id, e.data, e.ctx FROM e ORDER BY e.n
+    ON CONFLICT (event_id, time) DO NOTHING
+    RETURNING event_id, time
+  )
+  INSERT INTO securitylog_chain (chain_id, seq, event_id, time, type, prev_hash, hash, duplicate)
+  SELECT chain, e.seq, e.event_id, e.time, e.type, e.prev_hash, e.hash,
+         NOT EXISTS (SELECT 1 FROM stored s WHERE s.event_id = e.event_id AND s.time = e.time)
+  FROM e;
+  IF checkpoint_seq IS NOT NULL THEN
+    INSERT INTO securitylog_checkpoint (chain_id, seq, hash, time, key_id, signature, final)
+    VALUES (chain, checkpoint_seq, checkpoint_hash, checkpoint_time, checkpoint_key, checkpoint_signature, checkpoint_final);
+  END IF;
+END
+$$;
+
 -- The session ledger: one row per authenticated session, so that a timeout is noticed whatever the
 -- session store and however many app instances share it (stores delete expired sessions silently).
 -- authtrail inserts a row at login, and its sweep claims due rows (FOR UPDATE SKIP LOCKED, with a lease
@@ -173,6 +240,24 @@ CREATE TABLE IF NOT EXISTS securitylog_session (
 );
 CREATE INDEX IF NOT EXISTS securitylog_session_due_idx ON securitylog_session (due_at);
 
+-- Brute-force detection (security.logging.bruteforce.*): failed logins per username or address, in
+-- buckets, shared by every app instance logging here; and the lockouts they lead to. Keys are "u:" or
+-- "i:" and a SHA-256 of the username or address, never the name. Working state, not evidence: the
+-- LOCKOUT events are in the audit table.
+CREATE TABLE IF NOT EXISTS securitylog_attempt (
+  attempt_key text NOT NULL,
+  bucket      timestamptz NOT NULL,
+  count       integer NOT NULL,
+  PRIMARY KEY (attempt_key, bucket)
+);
+CREATE TABLE IF NOT EXISTS securitylog_block (
+  attempt_key text PRIMARY KEY,           -- one row per key: replaced only once expired, so one instance creates each lockout
+  since       timestamptz NOT NULL,
+  until       timestamptz NOT NULL,
+  attempts    integer NOT NULL
+);
+CREATE INDEX IF NOT EXISTS securitylog_block_since_idx ON securitylog_block (since);
+
 -- Roles: authtrail_writer (what app instances connect as, through a LOGIN role granted it) may call the
 -- procedures and insert, never UPDATE or DELETE audit rows (the session ledger is working state, not evidence); authtrail_reader (admins, the CLI) may read.
 DO $$
@@ -195,8 +280,16 @@ $$;
 REVOKE ALL ON securitylog FROM PUBLIC;
 REVOKE EXECUTE ON PROCEDURE securitylogging(xml, xml, varchar), securitylogging_batch(xml[], xml[], varchar[], uuid[], timestamptz[], text[], text[], text[]), securitylog_add_partitions(int) FROM PUBLIC;
 GRANT EXECUTE ON PROCEDURE securitylogging(xml, xml, varchar), securitylogging_batch(xml[], xml[], varchar[], uuid[], timestamptz[], text[], text[], text[]), securitylog_add_partitions(int) TO authtrail_writer;
+-- Chain links and checkpoints are written only through securitylogging_chained (SECURITY DEFINER).
+REVOKE EXECUTE ON PROCEDURE securitylogging_chained(xml[], xml[], varchar[], uuid[], timestamptz[], text[], text[], text[], uuid, bigint[], text[], text[], bigint, text, timestamptz, text, text, boolean) FROM PUBLIC;
+GRANT EXECUTE ON PROCEDURE securitylogging_chained(xml[], xml[], varchar[], uuid[], timestamptz[], text[], text[], text[], uuid, bigint[], text[], text[], bigint, text, timestamptz, text, text, boolean) TO authtrail_writer;
+REVOKE ALL ON securitylog_chain, securitylog_checkpoint FROM PUBLIC;
+GRANT SELECT ON securitylog_chain, securitylog_checkpoint TO authtrail_reader;
 GRANT INSERT ON securitylog TO authtrail_writer;
 GRANT SELECT ON securitylog TO authtrail_reader;
 REVOKE ALL ON securitylog_session FROM PUBLIC;
 GRANT SELECT, INSERT, UPDATE, DELETE ON securitylog_session TO authtrail_writer;
 GRANT SELECT ON securitylog_session TO authtrail_reader;
+REVOKE ALL ON securitylog_attempt, securitylog_block FROM PUBLIC;
+GRANT SELECT, INSERT, UPDATE, DELETE ON securitylog_attempt, securitylog_block TO authtrail_writer;
+GRANT SELECT ON securitylog_attempt, securitylog_block TO authtrail_reader;

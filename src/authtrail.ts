@@ -10,6 +10,11 @@ import { createMemoryLedger } from './capture/session-ledger.js'
 import type { SessionLedger } from './capture/session-ledger.js'
 import { createDatabaseLedger, hasSessionLedger, sessionLedgerTable } from './capture/session-ledger-database.js'
 import { createSessionSeal } from './capture/session-seal.js'
+import { createMemoryAttemptStore } from './capture/attempt-store.js'
+import type { AttemptStore } from './capture/attempt-store.js'
+import { attemptTables, createDatabaseAttemptStore } from './capture/attempt-store-database.js'
+import { createBruteForceGuard } from './capture/brute-force.js'
+import { hasTable } from './deliver/sibling-table.js'
 import type { SessionReader } from './capture/session-timeouts.js'
 import type { SessionStoreLike } from './capture/store-hooks.js'
 import { createOutbox } from './deliver/outbox.js'
@@ -160,6 +165,21 @@ async function openLedger(delivery: Delivery, config: AuthtrailConfig, key: Buff
   })
 }
 
+/**
+ * Where failed-login counts are shared: the audit database when it has the tables, so that a lockout
+ * counts every instance's failures; otherwise this process's memory.
+ */
+async function openAttemptStore(delivery: Delivery, logger: Logger): Promise<AttemptStore> {
+  const database = delivery.database
+  if (!database) return createMemoryAttemptStore()
+  const { attempts } = attemptTables(database.client.dialect, database.table)
+  if (!(await hasTable(database.client, attempts, 'attempt_key'))) {
+    logger.warn(`${database.client.description} has no ${attempts}: failed logins are counted by this process only (not shared between instances); deploy procedures/ again to add it`)
+    return createMemoryAttemptStore()
+  }
+  return createDatabaseAttemptStore(database.client, database.table)
+}
+
 async function start(options: AuthtrailOptions, config: AuthtrailConfig, delivery: Delivery, key: Buffer, logger: Logger): Promise<Authtrail> {
   const hashSessionId = createSessionIdHasher(config.sessionIdMode, key)
   const ledger = await openLedger(delivery, config, key, hashSessionId, logger)
@@ -218,7 +238,21 @@ async function start(options: AuthtrailOptions, config: AuthtrailConfig, deliver
     logger.info(`replaying ${recovered.length} events that a process now gone spooled but did not see stored`)
     for (const [event, position] of recovered) outbox.enqueue(event, position)
   }
+  const warned = new Set<string>()
+  const bruteforce = config.bruteforce.userAttempts > 0 || config.bruteforce.ipAttempts > 0
+    ? createBruteForceGuard({
+        ...config.bruteforce,
+        store: await openAttemptStore(delivery, logger),
+        record: (event) => void record(event),
+        warn: (key, message) => {
+          if (warned.has(key)) return
+          warned.add(key)
+          logger.warn(message)
+        },
+      })
+    : undefined
   const capture = createCapture({
+    bruteforce,
     passport: options.passport,
     hashSessionId,
     limits: { userAgentMaxLength: config.userAgentMaxLength, fieldMaxLength: options.fieldMaxLength ?? 1024 },
@@ -257,6 +291,8 @@ async function start(options: AuthtrailOptions, config: AuthtrailConfig, deliver
     close(timeoutMs) {
       closing ??= (async () => {
         capture.stop()
+        // A last exchange of failed-login counts may still record a LOCKOUT: before the outbox closes.
+        await bruteforce?.stop().catch((err: Error) => logger.warn(`could not share the last failed-login counts: ${err.message}`))
         await ledger.close().catch((err) => logger.warn(`could not write new sessions to the session ledger ${ledger.description}: ${(err as Error).message}`))
         if (gap) {
           // The spool never came back: the gap is recorded from memory before the queue drains.

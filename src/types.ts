@@ -3,10 +3,12 @@
  * receives exactly these names in its `type` parameter. SESSIONEND is an authenticated session that ended
  * neither by logout nor by idle expiry (a new login over it, the absolute lifetime, the app destroying it),
  * with the reason in errorData's message. AUDIT_GAP says that events were not durably
- * spooled for a while (the disk refused the spool), with how many and when. AUDIT_ACCESS is an
- * administrator reading, exporting or purging the audit trail itself (admin page or CLI).
+ * spooled for a while (the disk refused the spool), with how many and when. LOCKOUT says that a user or an
+ * address reached the failed-login threshold (security.logging.bruteforce.*), like the user_block_attempts
+ * of Showcase's example script. AUDIT_ACCESS is an administrator reading, exporting or purging the audit
+ * trail itself (admin page or CLI).
  */
-export const AUDIT_EVENT_TYPES = ['LOGIN', 'LOGINERROR', 'LOGOUT', 'SESSIONTIMEOUT', 'SESSIONEND', 'AUDIT_GAP', 'AUDIT_ACCESS'] as const
+export const AUDIT_EVENT_TYPES = ['LOGIN', 'LOGINERROR', 'LOGOUT', 'SESSIONTIMEOUT', 'SESSIONEND', 'AUDIT_GAP', 'LOCKOUT', 'AUDIT_ACCESS'] as const
 
 /** One of {@link AUDIT_EVENT_TYPES}. */
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number]
@@ -76,6 +78,22 @@ export interface AuditEvent {
   readonly gap?: { readonly events: number; readonly from: number; readonly to: number }
   /** For AUDIT_ACCESS: what the administrator read, exported or purged. */
   readonly access?: AuditAccess
+  /** For LOGIN: failed logins of this user in the brute-force window before it succeeded (absent when none). */
+  readonly priorFailures?: number
+  /** For LOCKOUT: what reached the threshold, with how many failures in which window, and until when it is blocked. */
+  readonly lockout?: LockoutFacts
+}
+
+/** The facts of a LOCKOUT. The user or address itself is the event's `username` or `ip`. */
+export interface LockoutFacts {
+  /** `user`: failures for one username; `ip`: failures from one address. */
+  readonly scope: 'user' | 'ip'
+  readonly attempts: number
+  readonly windowSeconds: number
+  /** Epoch ms until which attempts are refused (when `enforced`) or would be. */
+  readonly until: number
+  /** Whether logins are refused (security.logging.bruteforce.block = true) or the lockout is only recorded. */
+  readonly enforced: boolean
 }
 
 /** An event turned into the three arguments of the logging procedure, plus its identity. */

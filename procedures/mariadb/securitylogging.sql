@@ -47,6 +47,23 @@ CREATE TABLE IF NOT EXISTS securitylog_session (
   KEY securitylog_session_due (due_at)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 
+-- Brute-force detection (see procedures/securitylogging.sql): failed logins per hashed username or
+-- address in buckets, and the lockouts they lead to, shared by every app instance.
+CREATE TABLE IF NOT EXISTS securitylog_attempt (
+  attempt_key VARCHAR(64) CHARACTER SET ascii NOT NULL,
+  bucket      DATETIME(3) NOT NULL,
+  count       INT NOT NULL,
+  PRIMARY KEY (attempt_key, bucket)
+) ENGINE = InnoDB;
+
+CREATE TABLE IF NOT EXISTS securitylog_block (
+  attempt_key VARCHAR(64) CHARACTER SET ascii NOT NULL PRIMARY KEY,
+  since       DATETIME(3) NOT NULL,
+  until       DATETIME(3) NOT NULL,
+  attempts    INT NOT NULL,
+  KEY securitylog_block_since (since)
+) ENGINE = InnoDB;
+
 DELIMITER //
 
 -- ExtractValue() returns text still entity-escaped ("a &amp; b"); these are the references authtrail's
@@ -112,4 +129,8 @@ PREPARE authtrail_statement FROM @authtrail_grant; EXECUTE authtrail_statement; 
 SET @authtrail_grant = CONCAT('GRANT SELECT ON `', DATABASE(), '`.`securitylog` TO authtrail_reader');
 PREPARE authtrail_statement FROM @authtrail_grant; EXECUTE authtrail_statement; DEALLOCATE PREPARE authtrail_statement;
 SET @authtrail_grant = CONCAT('GRANT SELECT, INSERT, UPDATE, DELETE ON `', DATABASE(), '`.`securitylog_session` TO authtrail_writer');
+PREPARE authtrail_statement FROM @authtrail_grant; EXECUTE authtrail_statement; DEALLOCATE PREPARE authtrail_statement;
+SET @authtrail_grant = CONCAT('GRANT SELECT, INSERT, UPDATE, DELETE ON `', DATABASE(), '`.`securitylog_attempt` TO authtrail_writer');
+PREPARE authtrail_statement FROM @authtrail_grant; EXECUTE authtrail_statement; DEALLOCATE PREPARE authtrail_statement;
+SET @authtrail_grant = CONCAT('GRANT SELECT, INSERT, UPDATE, DELETE ON `', DATABASE(), '`.`securitylog_block` TO authtrail_writer');
 PREPARE authtrail_statement FROM @authtrail_grant; EXECUTE authtrail_statement; DEALLOCATE PREPARE authtrail_statement;

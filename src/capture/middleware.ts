@@ -9,6 +9,7 @@ import { createSessionWatch } from './session-watch.js'
 import { hookStoreDestroy } from './store-hooks.js'
 import type { SessionStoreLike } from './store-hooks.js'
 import type { SessionReader } from './session-timeouts.js'
+import type { BruteForceGuard } from './brute-force.js'
 
 /** How authtrail reads an app's user object. Each function gets what passport put in `req.user`. */
 export interface UserDescription {
@@ -50,6 +51,8 @@ export interface CaptureOptions {
   readonly absoluteSessionMs: number
   /** Runs on each sweep tick. */
   readonly onSweepTick?: () => void
+  /** Counts failed logins and refuses locked-out attempts (security.logging.bruteforce.*). */
+  readonly bruteforce?: BruteForceGuard | undefined
 }
 
 export interface Capture {
@@ -120,6 +123,12 @@ function failureMessage(outcome: { challenge?: unknown; error?: unknown }): stri
   return typeof message === 'string' && message !== '' ? message : 'Bad credentials'
 }
 
+/** What a locked-out client reads: the same whether or not the user exists. */
+function refusalMessage(retryAfterSeconds: number): string {
+  const minutes = Math.ceil(retryAfterSeconds / 60)
+  return `Too many failed login attempts. Try again in ${retryAfterSeconds < 120 ? `${retryAfterSeconds} seconds` : `${minutes} minutes`}.`
+}
+
 /** Login method as Showcase named it: FORM for a form login, otherwise the strategy's name. */
 function loginMethod(strategyName: string): string {
   return strategyName === 'local' ? 'FORM' : strategyName.toUpperCase()
@@ -136,6 +145,8 @@ export function createCapture(options: CaptureOptions): Capture {
   const profile = options.user.profile ?? defaultProfile
   // Per instance, never on the request object's prototype: two instances must not see each other's state.
   const LOGGED_IN_USER = Symbol('authtrail.user')
+  /** The strategy checking this request's credentials, to find its password field at LOGIN. */
+  const STRATEGY = Symbol('authtrail.strategy')
   const unhooks: Array<() => void> = []
   let store: (SessionStoreLike & SessionReader) | undefined = options.store
   const warned = new Set<string>()
@@ -175,7 +186,11 @@ export function createCapture(options: CaptureOptions): Capture {
           req[LOGGED_IN_USER] = user
           const facts = userFacts(user)
           const auditSessionId = hashSessionId(req.sessionID ?? '')
-          const event = captureEvent('LOGIN', req, auditSessionId, facts, limits)
+          // A successful login's password is scrubbed too: a User-Agent or a query parameter may hold it.
+          const password = submitted(req, (req[STRATEGY] as StrategyLike | undefined)?._passwordField ?? 'password')
+          const captured = captureEvent('LOGIN', req, auditSessionId, facts, limits, password === undefined ? undefined : { method: '', message: '', password })
+          const priorFailures = options.bruteforce?.succeeded(captured.username) ?? 0
+          const event = priorFailures > 0 ? { ...captured, priorFailures } : captured
           if (!record(event, options.strict) && options.strict) {
             return Object.assign(new Error('Login refused: the audit trail cannot record it right now (authtrail strict mode). Try again shortly.'), {
               status: 503,
@@ -200,13 +215,29 @@ export function createCapture(options: CaptureOptions): Capture {
           const req = request as AuditedRequest
           const password = submitted(req, strategy._passwordField ?? 'password')
           const tried = submitted(req, strategy._usernameField ?? 'username') ?? ''
-          record(
-            captureEvent('LOGINERROR', req, hashSessionId(req.sessionID ?? ''), { username: tried, userId: '', profile: {} }, limits, {
-              method: loginMethod(strategyName),
-              message: failureMessage(outcome),
-              password,
-            }),
-          )
+          const event = captureEvent('LOGINERROR', req, hashSessionId(req.sessionID ?? ''), { username: tried, userId: '', profile: {} }, limits, {
+            method: loginMethod(strategyName),
+            message: failureMessage(outcome),
+            password,
+          })
+          record(event)
+          // Counted by the stored (scrubbed, truncated) name: a password typed as the name is never a key.
+          options.bruteforce?.failed(event.username, event.ip, event.time)
+        },
+        attempt(request, strategyName, strategy: StrategyLike) {
+          const req = request as AuditedRequest
+          req[STRATEGY] = strategy
+          const guard = options.bruteforce
+          if (!guard) return undefined
+          const password = submitted(req, strategy._passwordField ?? 'password')
+          const tried = submitted(req, strategy._usernameField ?? 'username') ?? ''
+          const probe = captureEvent('LOGINERROR', req, hashSessionId(req.sessionID ?? ''), { username: tried, userId: '', profile: {} }, limits, { method: loginMethod(strategyName), message: '', password })
+          const lockout = guard.blocked(probe.username, probe.ip)
+          if (!lockout) return undefined
+          // The refusal is recorded too, and not counted: a locked-out client cannot extend its own lockout.
+          record({ ...probe, message: `Login refused: too many failed attempts for this ${lockout.scope === 'user' ? 'user' : 'address'}; locked out until ${new Date(lockout.until).toISOString()}` })
+          const retryAfterSeconds = Math.max(1, Math.ceil((lockout.until - Date.now()) / 1000))
+          return { status: 429, retryAfterSeconds, message: refusalMessage(retryAfterSeconds) }
         },
       },
       (err) => logger.error(`recording an event failed; the login goes on: ${(err as Error).stack ?? String(err)}`),

@@ -49,6 +49,39 @@ export interface PassportHandlers {
   logout(req: unknown): () => void
   /** A strategy rejected credentials (`fail`) or could not check them (`error`). */
   failure(req: unknown, strategyName: string, strategy: StrategyLike, outcome: { challenge?: unknown; error?: unknown }): void
+  /**
+   * Before a strategy checks credentials. Returning a refusal answers the request with it instead, and
+   * the strategy never runs (a brute-force lockout).
+   */
+  attempt(req: unknown, strategyName: string, strategy: StrategyLike): Refusal | undefined
+}
+
+/** An attempt refused before the credentials are checked. */
+export interface Refusal {
+  readonly status: number
+  readonly retryAfterSeconds: number
+  /** Plain text for the client: no stack, nothing that tells whether the user exists. */
+  readonly message: string
+}
+
+/**
+ * Answers a refused attempt. passport's strategies get no `res`, but Express gives every request one as
+ * `req.res`; without it the refusal goes to the app's error handler like any passport error.
+ */
+function refuse(req: unknown, strategy: StrategyLike, refusal: Refusal): void {
+  const res = (req as { res?: { headersSent?: boolean; statusCode: number; setHeader(name: string, value: string): void; end(body: string): void } }).res
+  if (res && !res.headersSent) {
+    res.statusCode = refusal.status
+    res.setHeader('Retry-After', String(refusal.retryAfterSeconds))
+    res.setHeader('Content-Type', 'text/plain; charset=utf-8')
+    res.setHeader('Cache-Control', 'no-store')
+    res.end(refusal.message)
+    return
+  }
+  const err = Object.assign(new Error(refusal.message), { status: refusal.status, statusCode: refusal.status, expose: true, headers: { 'Retry-After': String(refusal.retryAfterSeconds) } })
+  // Express's default handler prints err.stack outside production: let it show the message only.
+  err.stack = refusal.message
+  strategy.error?.(err)
 }
 
 /** Strategies that take part in every request rather than in a login. */
@@ -78,6 +111,14 @@ export function hookPassport(passport: PassportLike, handlers: PassportHandlers,
     }
   }
   const failure = guard(handlers.failure)
+  const attempt = (req: unknown, name: string, strategy: StrategyLike): Refusal | undefined => {
+    try {
+      return handlers.attempt(req, name, strategy)
+    } catch (err) {
+      onHandlerError(err)
+      return undefined
+    }
+  }
   const beforeLogin = guard(handlers.beforeLogin)
   const logout = (req: unknown): (() => void) => {
     if (!active) return () => {}
@@ -133,6 +174,8 @@ export function hookPassport(passport: PassportLike, handlers: PassportHandlers,
     const previous = strategy.authenticate
     const audited: StrategyLike['authenticate'] = function (this: StrategyLike, req, options) {
       if (active) {
+        const refusal = attempt(req, name, strategy)
+        if (refusal) return refuse(req, this, refusal)
         // `this` is passport's per-request copy; its fail/error were set just before this call.
         const fail = this.fail
         const error = this.error

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { AuditEvent, AuditEventType, UserProfile } from '../types.js'
-import { truncate } from '../describe/xml-text.js'
+import { toXmlChars, truncate } from '../describe/xml-text.js'
 
 /** The parts of an Express request that authtrail reads. */
 export interface RequestLike {
@@ -28,7 +28,7 @@ export interface UserFacts {
 
 export const NO_USER: UserFacts = Object.freeze({ username: '', userId: '', profile: Object.freeze({}) })
 
-/** Extra facts of a LOGINERROR. */
+/** Extra facts of a LOGINERROR (or, with only the password, of a LOGIN, so that it is scrubbed there too). */
 export interface FailureFacts {
   readonly method: string
   readonly message: string
@@ -61,9 +61,14 @@ function urlParams(query: unknown, password: string | undefined): Array<readonly
     if (params.length >= MAX_PARAMS) break
     if (SENSITIVE_PARAM.test(name)) continue
     const values = Array.isArray(raw) ? raw : [raw]
+    const kept = toXmlChars(truncate(name, MAX_PARAM_LENGTH))
+    // A parameter whose name or value holds the password is left out whole, not half-redacted.
+    if (scrub(kept, password) !== kept) continue
     for (const value of values) {
-      if (typeof value !== 'string' || scrub(value, password) !== value) continue
-      params.push([truncate(name, MAX_PARAM_LENGTH), truncate(value, MAX_PARAM_LENGTH)])
+      if (typeof value !== 'string') continue
+      const text = toXmlChars(truncate(value, MAX_PARAM_LENGTH))
+      if (scrub(text, password) !== text) continue
+      params.push([kept, text])
     }
   }
   return params
@@ -78,12 +83,29 @@ export const REDACTED = '[redacted]'
 
 /**
  * Removes the submitted password from a value that is about to be stored: a value equal to it (users
- * type passwords into the name field), and any occurrence of a password of 4 or more characters.
+ * type passwords into the name field), and any occurrence of a password of 4 or more characters. The
+ * result never contains the password: a password found inside "[redacted]" is redacted as "***", and a
+ * replacement that would join with its neighbours into the password again redacts the whole value.
  */
 export function scrub(text: string, password: string | undefined): string {
   if (!password) return text
-  if (text === password) return REDACTED
-  return password.length >= MIN_SCRUBBED_SUBSTRING && text.includes(password) ? text.replaceAll(password, REDACTED) : text
+  const marker = REDACTED.includes(password) ? '***' : REDACTED
+  if (text === password) return marker
+  if (password.length < MIN_SCRUBBED_SUBSTRING || !text.includes(password)) return text
+  const replaced = text.replaceAll(password, marker)
+  return replaced.includes(password) ? marker : replaced
+}
+
+/**
+ * `<data>` stores the User-Agent lowercased, so a password that only its lowercase form contains
+ * ("HUNTER22" typed in a header, "hunter22" the password) is scrubbed in that form.
+ */
+function scrubUserAgent(userAgent: string, password: string | undefined): string {
+  const scrubbed = scrub(userAgent, password)
+  if (!password) return scrubbed
+  const lowered = scrubbed.toLowerCase()
+  const again = scrub(lowered, password)
+  return again === lowered ? scrubbed : again
 }
 
 /**
@@ -99,19 +121,22 @@ export function captureEvent(
   failure?: FailureFacts,
 ): AuditEvent {
   const password = failure?.password
-  const ip = truncate(req.ip ?? req.socket?.remoteAddress ?? '', limits.fieldMaxLength)
+  // Values are made XML-safe before the password is looked for: what is stored is what is checked.
+  const fact = (text: string) => scrub(toXmlChars(truncate(text, limits.fieldMaxLength)), password)
+  // X-Forwarded-For under trust proxy is whatever the client sent.
+  const ip = fact(req.ip ?? req.socket?.remoteAddress ?? '')
   return {
     id: randomUUID(),
     type,
     time: Date.now(),
     sessionId,
-    username: scrub(truncate(user.username, limits.fieldMaxLength), password),
-    userId: scrub(truncate(user.userId, limits.fieldMaxLength), password),
+    username: fact(user.username),
+    userId: fact(user.userId),
     ip,
     host: ip,
-    userAgent: scrub(userAgentOf(req, limits), password),
+    userAgent: scrubUserAgent(toXmlChars(userAgentOf(req, limits)), password),
     method: failure?.method ?? '',
-    message: scrub(truncate(failure?.message ?? '', limits.fieldMaxLength), password),
+    message: fact(failure?.message ?? ''),
     urlParams: urlParams(req.query, password),
     profile: user.profile,
   }

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { hasTable, siblingTable } from '../deliver/sibling-table.js'
 import type { SqlClient } from '../deliver/sql-client.js'
 import { isUnavailable } from '../deliver/sql-client.js'
 import type { UserProfile } from '../types.js'
@@ -24,19 +25,12 @@ export interface DatabaseLedgerOptions {
 
 /** The ledger table next to an audit table: same schema (PostgreSQL) or database (MariaDB). */
 export function sessionLedgerTable(dialect: SqlClient['dialect'], auditTable: string): string {
-  if (dialect === 'postgres') return `${auditTable.slice(0, auditTable.lastIndexOf('.'))}.securitylog_session`
-  const dot = auditTable.lastIndexOf('`.`')
-  return dot < 0 ? '`securitylog_session`' : `${auditTable.slice(0, dot + 1)}.\`securitylog_session\``
+  return siblingTable(dialect, auditTable, 'securitylog_session')
 }
 
 /** Whether the database has the ledger table (procedures/securitylogging.sql creates it). */
 export async function hasSessionLedger(client: SqlClient, auditTable: string): Promise<boolean> {
-  try {
-    await client.query(`SELECT session_id FROM ${sessionLedgerTable(client.dialect, auditTable)} WHERE 1 = 0`)
-    return true
-  } catch {
-    return false
-  }
+  return hasTable(client, sessionLedgerTable(client.dialect, auditTable), 'session_id')
 }
 
 /**

@@ -4,12 +4,14 @@
  */
 import { ConfigError } from '../config/load-config.js'
 import { FilterError } from '../review/audit-filter.js'
+import { exportCommand, EXPORT_HELP } from './export-command.js'
 import type { CommandIo } from './filter-flags.js'
 import { purgeCommand, PURGE_HELP } from './purge-command.js'
 import { queryCommand, QUERY_HELP } from './query-command.js'
 import { statsCommand, STATS_HELP } from './stats-command.js'
 import { tailCommand, TAIL_HELP } from './tail-command.js'
-import { EXIT, UsageError } from './usage-error.js'
+import { verifyCommand, VERIFY_HELP } from './verify-command.js'
+import { EXIT, ExitError, UsageError } from './usage-error.js'
 
 const HELP = `Usage: authtrail <command> [options]
 
@@ -18,15 +20,20 @@ Commands:
   stats    counts per type, top failing users and addresses over a window (--since 24h)
   tail     print the last records, then follow new ones as they are stored
   purge    remove records older than an age (--older-than 90d), by partition where possible
+  export   write records as NDJSON for analysis: Elastic Common Schema or Open edX (--format ecs|edx)
+  verify   check the tamper-evident chains: which rows were modified, deleted, inserted or reordered
 
 Run "authtrail <command> --help" for a command's options.
 `
 
+/** A command returns what to print, or writes it to `io.out` as it goes (long outputs) and returns ''. */
 const COMMANDS: Readonly<Record<string, { run: (args: readonly string[], io: CommandIo) => Promise<string>; help: string }>> = {
   query: { run: queryCommand, help: QUERY_HELP },
   stats: { run: statsCommand, help: STATS_HELP },
   tail: { run: tailCommand, help: TAIL_HELP },
   purge: { run: purgeCommand, help: PURGE_HELP },
+  verify: { run: verifyCommand, help: VERIFY_HELP },
+  export: { run: exportCommand, help: EXPORT_HELP },
 }
 
 /**
@@ -54,6 +61,11 @@ export async function main(argv: readonly string[], out: NodeJS.WritableStream =
     out.write(await command.run(args, { out, err, signal: signal ?? interrupt.signal }))
     return EXIT.ok
   } catch (error) {
+    if (error instanceof ExitError) {
+      out.write(error.output)
+      err.write(`${error.message}\n`)
+      return error.code
+    }
     const message = (error as Error).message ?? String(error)
     // parseArgs reports unknown or malformed flags with codes like ERR_PARSE_ARGS_UNKNOWN_OPTION.
     const usage = error instanceof UsageError || error instanceof FilterError || error instanceof ConfigError || String((error as { code?: string }).code).startsWith('ERR_PARSE_ARGS')

@@ -4,7 +4,7 @@ import { auditTable } from '../deliver/open-database.js'
 import { parseTime, parseTypes } from '../review/audit-filter.js'
 import { purgeAudit } from '../review/purge.js'
 import { withDatabase } from '../review/read-audit.js'
-import { callLoggingProcedure, procedureArguments } from '../review/record-access.js'
+import { recordThroughProcedure } from '../review/record-access.js'
 import { recordAccess } from './filter-flags.js'
 import type { CommandIo } from './filter-flags.js'
 import { UsageError } from './usage-error.js'
@@ -48,7 +48,7 @@ export async function purgeCommand(args: readonly string[], io: CommandIo): Prom
     const purged = await purgeAudit(client, await auditTable(client, config), { before, ...(types.length > 0 ? { types } : {}) })
     // Recorded after the purge, so the record itself is never purged with the rows it describes.
     const filter = JSON.stringify({ olderThan: before.toISOString(), ...(types.length > 0 ? { types } : {}), droppedPartitions: purged.droppedPartitions })
-    await recordAccess((event) => callLoggingProcedure(client, config.proc, procedureArguments(event)), { action: 'purge', filter, rows: purged.deletedRows }, io)
+    await recordAccess((event) => recordThroughProcedure(client, config, process.env, event), { action: 'purge', filter, rows: purged.deletedRows }, io)
     return purged
   })
   const partitions = result.droppedPartitions.length > 0 ? `dropped ${result.droppedPartitions.length} partitions (${result.droppedPartitions.join(', ')}) and ` : ''

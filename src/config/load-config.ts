@@ -46,6 +46,28 @@ export const CONFIG_KEYS = {
   sessionAbsoluteSeconds: 'security.logging.session.absolute.seconds',
   /** express-session's cookie name (its `name` option), to notice requests whose session has expired. */
   sessionCookie: 'security.logging.session.cookie',
+  /** `off` (default) or `on`: a hash chain with signed checkpoints over every stored event (docs/tamper-evidence.md). */
+  chain: 'security.logging.chain',
+  /** Name of the environment variable holding the chain's HMAC key (at least 32 characters). */
+  chainKeyEnv: 'security.logging.chain.key.env',
+  /** Name of the environment variable holding the Ed25519 private key that signs checkpoints (PEM). */
+  chainSigningKeyEnv: 'security.logging.chain.signing.key.env',
+  /** A checkpoint at least every this many links of a chain. */
+  chainCheckpointEvents: 'security.logging.chain.checkpoint.events',
+  /** A checkpoint at least this often (seconds) while a chain grows. */
+  chainCheckpointSeconds: 'security.logging.chain.checkpoint.seconds',
+  /** Failed logins of one username within the window that make a LOCKOUT; 0 turns the per-user count off. */
+  bruteforceUserAttempts: 'security.logging.bruteforce.user.attempts',
+  /** Failed logins from one address within the window that make a LOCKOUT; 0 turns the per-address count off. */
+  bruteforceIpAttempts: 'security.logging.bruteforce.ip.attempts',
+  /** The window failures are counted in, in seconds. */
+  bruteforceWindowSeconds: 'security.logging.bruteforce.window.seconds',
+  /** How long a lockout lasts, in seconds. */
+  bruteforceBlockSeconds: 'security.logging.bruteforce.block.seconds',
+  /** `false` (default): lockouts are recorded only; `true`: attempts are refused with 429 while locked out. */
+  bruteforceBlock: 'security.logging.bruteforce.block',
+  /** How often counts and lockouts are shared with other instances through the audit database, in ms. */
+  bruteforceSyncMs: 'security.logging.bruteforce.sync.ms',
 } as const
 
 const DEFAULTS = {
@@ -67,6 +89,17 @@ const DEFAULTS = {
   sessionSweepMs: '5000',
   sessionAbsoluteSeconds: '0',
   sessionCookie: 'connect.sid',
+  chain: 'off',
+  chainKeyEnv: 'AUTHTRAIL_CHAIN_KEY',
+  chainSigningKeyEnv: 'AUTHTRAIL_CHECKPOINT_KEY',
+  chainCheckpointEvents: '1000',
+  chainCheckpointSeconds: '60',
+  bruteforceUserAttempts: '5',
+  bruteforceIpAttempts: '20',
+  bruteforceWindowSeconds: '900',
+  bruteforceBlockSeconds: '900',
+  bruteforceBlock: 'false',
+  bruteforceSyncMs: '1000',
 } as const
 
 /** Where a stored procedure lives. */
@@ -83,6 +116,8 @@ export type DatabaseConfig =
 
 /** A SQL name, optionally schema-qualified, as Showcase users write it (`dbo.securitylogging`). */
 const SQL_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$/
+/** The name of an environment variable. */
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
 /** A script module in `procedures/`, by its extension. */
 const SCRIPT_EXTENSION = /\.(js|mjs|ts)$/
 
@@ -112,8 +147,33 @@ export interface AuthtrailConfig {
   readonly table: string
   readonly sessionIdMode: SessionIdMode
   readonly userAgentMaxLength: number
+  /** Tamper evidence: whether it is on, where its keys come from, how often chains are checkpointed. */
+  readonly chain: {
+    readonly enabled: boolean
+    readonly keyEnv: string
+    readonly signingKeyEnv: string
+    readonly checkpointEvents: number
+    readonly checkpointMs: number
+  }
+  readonly bruteforce: BruteForceSettings
   /** Every property of the file, for script procedures that read their own keys. */
   readonly properties: Readonly<Record<string, string>>
+}
+
+/** Brute-force detection, from the security.logging.bruteforce.* keys. */
+export interface BruteForceSettings {
+  /** Failures of one username within the window that make a LOCKOUT; 0 for none. @defaultValue 5 */
+  readonly userAttempts: number
+  /** Failures from one address within the window that make a LOCKOUT; 0 for none. @defaultValue 20 */
+  readonly ipAttempts: number
+  /** The counting window, in ms. @defaultValue 900000 */
+  readonly windowMs: number
+  /** How long a lockout lasts, in ms. @defaultValue 900000 */
+  readonly blockMs: number
+  /** Refuse attempts while locked out, rather than only record the lockout. @defaultValue false */
+  readonly block: boolean
+  /** How often counts and lockouts are exchanged with the other instances, in ms. @defaultValue 1000 */
+  readonly syncMs: number
 }
 
 /** A configuration error: names the file, the key and the value, never a stack trace to a browser. */
@@ -192,7 +252,7 @@ export function parseConfig(properties: Record<string, string>, file: string, cw
     const shown = kind && parsed ? `${parsed.protocol}//${parsed.host}${parsed.pathname}` : dbText.replace(/\/\/[^@/]*@/, '//***@')
     if (!kind || !parsed) fail(CONFIG_KEYS.db, shown, 'expected "embedded", a postgres://user@host:5432/database URL or a mariadb://user@host:3306/database URL')
     const passwordEnv = properties[CONFIG_KEYS.dbPasswordEnv]?.trim() || undefined
-    if (passwordEnv !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(passwordEnv)) fail(CONFIG_KEYS.dbPasswordEnv, passwordEnv, 'expected the name of an environment variable, like AUTHTRAIL_DB_PASSWORD')
+    if (passwordEnv !== undefined && !ENV_NAME.test(passwordEnv)) fail(CONFIG_KEYS.dbPasswordEnv, passwordEnv, 'expected the name of an environment variable, like AUTHTRAIL_DB_PASSWORD')
     db = { kind: kind!, url: dbText, passwordEnv, pool: integer('dbPool', 1, 100, 'connections') }
   }
 
@@ -211,6 +271,38 @@ export function parseConfig(properties: Record<string, string>, file: string, cw
 
   const cookieName = get('sessionCookie', DEFAULTS.sessionCookie)
   if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(cookieName)) fail(CONFIG_KEYS.sessionCookie, cookieName, 'expected a cookie name (express-session\'s `name` option, "connect.sid" by default)')
+
+  const chainText = get('chain', DEFAULTS.chain)
+  if (chainText !== 'on' && chainText !== 'off') fail(CONFIG_KEYS.chain, chainText, 'expected "off" (the default) or "on" (hash-chained rows with signed checkpoints)')
+  const envName = (key: 'chainKeyEnv' | 'chainSigningKeyEnv'): string => {
+    const name = get(key, DEFAULTS[key])
+    if (!ENV_NAME.test(name)) fail(CONFIG_KEYS[key], name, `expected the name of an environment variable, like ${DEFAULTS[key]}`)
+    return name
+  }
+  const chain = {
+    enabled: chainText === 'on',
+    keyEnv: envName('chainKeyEnv'),
+    signingKeyEnv: envName('chainSigningKeyEnv'),
+    checkpointEvents: integer('chainCheckpointEvents', 1, 1_000_000, 'links'),
+    checkpointMs: integer('chainCheckpointSeconds', 1, 86_400, 'seconds') * 1000,
+  }
+  if (chain.enabled && procKind !== 'stored-procedure') {
+    fail(CONFIG_KEYS.chain, chainText, `chaining needs a stored procedure in PostgreSQL or the embedded store; ${CONFIG_KEYS.proc} = ${JSON.stringify(proc)} ${procKind === 'off' ? 'is empty' : 'is a script'}`)
+  }
+  if (chain.enabled && db.kind === 'mariadb') {
+    fail(CONFIG_KEYS.chain, chainText, 'tamper evidence is implemented for PostgreSQL and the embedded store only, not MariaDB (docs/tamper-evidence.md); set it to off, or log to PostgreSQL')
+  }
+
+  const blockText = get('bruteforceBlock', DEFAULTS.bruteforceBlock)
+  if (blockText !== 'true' && blockText !== 'false') fail(CONFIG_KEYS.bruteforceBlock, blockText, 'expected "false" (record lockouts only, the default) or "true" (refuse attempts with 429 while locked out)')
+  const bruteforce = {
+    userAttempts: integer('bruteforceUserAttempts', 0, 1_000_000, 'failed logins (0 turns it off)'),
+    ipAttempts: integer('bruteforceIpAttempts', 0, 1_000_000, 'failed logins (0 turns it off)'),
+    windowMs: integer('bruteforceWindowSeconds', 10, 31_536_000, 'seconds') * 1000,
+    blockMs: integer('bruteforceBlockSeconds', 1, 31_536_000, 'seconds') * 1000,
+    block: blockText === 'true',
+    syncMs: integer('bruteforceSyncMs', 10, 600_000, 'milliseconds'),
+  }
 
   // A script name like "audit.mjs" has no schema, though it looks like one.
   const schema = (procKind === 'stored-procedure' ? procSchema(proc) : undefined) ?? 'public'
@@ -242,6 +334,8 @@ export function parseConfig(properties: Record<string, string>, file: string, cw
       absoluteMs: integer('sessionAbsoluteSeconds', 0, 31_536_000, 'seconds') * 1000,
       cookie: cookieName,
     },
+    chain: Object.freeze(chain),
+    bruteforce: Object.freeze(bruteforce),
     properties: Object.freeze({ ...properties }),
   })
 }

@@ -17,6 +17,7 @@ import { resolveMariadbTable } from './mariadb/mariadb-procedure.js'
 import { openProcedureSink } from './open-procedure-sink.js'
 import { openPgliteDatabase } from './pglite/pglite-database.js'
 import { createPostgresClient } from './postgres/postgres-client.js'
+import { openChainedCalls } from './postgres/postgres-chain.js'
 import { keepPartitions } from './postgres/postgres-procedure.js'
 import type { SqlClient } from './sql-client.js'
 import { toWireError } from './worker-thread.js'
@@ -33,12 +34,15 @@ interface Opened {
   readonly stopPartitions: () => void
 }
 
+/** The sink, once open: the embedded store's socket records the CLI's AUDIT_ACCESS events through it. */
+let sink: Sink | undefined
+
 async function open(): Promise<Opened> {
   const { connection } = init
   let client: SqlClient
   let exec: Opened['exec']
   if (connection.kind === 'embedded') {
-    const db = await openPgliteDatabase(connection)
+    const db = await openPgliteDatabase(connection, () => (sink ? (event) => sink!.deliver([event]) : undefined))
     client = db.client
     exec = db.exec
   } else {
@@ -48,7 +52,10 @@ async function open(): Promise<Opened> {
   }
   try {
     // The sink never closes the client: the main thread's close() does, once the ledger has written too.
-    const sink = init.proc === undefined ? undefined : await openProcedureSink(client, init.proc, async () => {}, createDescriber())
+    const chained = init.chain && init.proc !== undefined && client.dialect === 'postgres'
+      ? await openChainedCalls(client, init.proc, init.chain, { info: (m) => log('info', m), warn: (m) => log('warn', m) })
+      : undefined
+    sink = init.proc === undefined ? undefined : await openProcedureSink(client, init.proc, async () => {}, createDescriber(), chained)
     const stopPartitions = sink && client.dialect === 'postgres' ? await keepPartitions(client, init.schema, (message) => log('warn', message)) : () => {}
     const table = client.dialect === 'postgres' ? init.table : await resolveMariadbTable(client, init.table)
     return { client, exec, sink, table, stopPartitions }
@@ -83,6 +90,8 @@ async function handle(op: string, payload: any): Promise<unknown> {
     }
     case 'close':
       db.stopPartitions()
+      // The sink's close writes each chain's final checkpoint (tamper evidence) before the connections go.
+      await db.sink?.close()
       return db.client.close()
     default:
       throw new Error(`authtrail: unknown database thread operation ${op}`)

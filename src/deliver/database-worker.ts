@@ -4,6 +4,7 @@ import type { Logger } from '../logger.js'
 import type { AuditEvent, Sink } from '../types.js'
 import type { EmbeddedInit } from './pglite/pglite-database.js'
 import type { SqlClient } from './sql-client.js'
+import type { ChainSettings } from './postgres/postgres-chain.js'
 import { siblingModule, startWorker, workerRpc } from './worker-thread.js'
 
 /** A database server to connect to; the password was already read from the environment. */
@@ -25,6 +26,8 @@ export interface DatabaseThreadInit {
   readonly table: string
   /** The session-id key, so that the thread seals the store ids it writes into the session ledger. */
   readonly sessionKey?: Uint8Array
+  /** Tamper evidence: the sink chains every event it stores (PostgreSQL and PGlite). */
+  readonly chain?: ChainSettings
 }
 
 /** The thread's answer once it is open. */

@@ -7,6 +7,7 @@ import type { DatabaseWorker } from './database-worker.js'
 import { resolveMariadbTable } from './mariadb/mariadb-procedure.js'
 import { openEmbeddedStore } from './pglite/embedded-store.js'
 import type { SqlClient } from './sql-client.js'
+import type { ChainSettings } from './postgres/postgres-chain.js'
 
 export interface OpenOptions {
   readonly env: Readonly<Record<string, string | undefined>>
@@ -17,6 +18,8 @@ export interface OpenOptions {
   readonly asApp: boolean
   /** The session-id key, so that the database thread writes the session ledger (the app). */
   readonly sessionKey?: Uint8Array
+  /** Tamper evidence for the sink (the app, with security.logging.chain = on). */
+  readonly chain?: ChainSettings
   readonly logger?: Logger
 }
 
@@ -27,7 +30,11 @@ export interface OpenOptions {
  */
 export async function openDatabaseWorker(config: AuthtrailConfig, options: OpenOptions): Promise<DatabaseWorker> {
   const db = config.db
-  const proc = { ...(options.asApp ? { proc: config.proc } : {}), ...(options.sessionKey !== undefined ? { sessionKey: options.sessionKey } : {}) }
+  const proc = {
+    ...(options.asApp ? { proc: config.proc } : {}),
+    ...(options.sessionKey !== undefined ? { sessionKey: options.sessionKey } : {}),
+    ...(options.chain !== undefined ? { chain: options.chain } : {}),
+  }
   const logger = options.logger ? { logger: options.logger } : {}
   if (db.kind === 'embedded') {
     return openEmbeddedStore({

@@ -5,6 +5,7 @@ import type { Logger } from '../logger.js'
 import { queryAudit } from '../review/audit-query.js'
 import type { AuditFilter, AuditRow } from '../review/audit-query.js'
 import { openDatabaseWorker } from './open-database.js'
+import { resolveChainSettings } from './postgres/postgres-chain.js'
 import { loadScriptSink } from './script/script-sink.js'
 import type { SqlClient } from './sql-client.js'
 import type { DatabaseWorker } from './database-worker.js'
@@ -41,7 +42,8 @@ export async function resolveDelivery(
       return { sink, read: undefined, database: undefined, close: () => sink.close() }
     }
     case 'stored-procedure': {
-      const database = await openDatabaseWorker(config, { env, asApp: true, logger, ...(sessionKey !== undefined ? { sessionKey } : {}) })
+      const chain = resolveChainSettings(config, env)
+      const database = await openDatabaseWorker(config, { env, asApp: true, logger, ...(sessionKey !== undefined ? { sessionKey } : {}), ...(chain ? { chain } : {}) })
       if (!database.sink) {
         await database.close()
         throw new ConfigError(

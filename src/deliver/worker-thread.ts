@@ -3,6 +3,7 @@ import { createRequire } from 'node:module'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { Worker } from 'node:worker_threads'
+import { ConfigError } from '../config/load-config.js'
 import { DeliveryError } from '../types.js'
 
 /**
@@ -41,6 +42,8 @@ export function siblingModule(base: string, name: string): URL {
  */
 export interface WireError {
   readonly message: string
+  /** `ConfigError` is rebuilt as one, so that a configuration found wrong in the thread reads as such. */
+  readonly name?: string
   readonly code?: unknown
   readonly sqlState?: unknown
   readonly errno?: unknown
@@ -55,6 +58,7 @@ export function toWireError(err: unknown): WireError {
   const { code, sqlState, errno, fatal, permanent } = err as Error & Record<string, unknown>
   return {
     message: err.message,
+    ...(err instanceof ConfigError ? { name: 'ConfigError' } : {}),
     ...(code !== undefined ? { code } : {}),
     ...(sqlState !== undefined ? { sqlState } : {}),
     ...(errno !== undefined ? { errno } : {}),
@@ -66,8 +70,10 @@ export function toWireError(err: unknown): WireError {
 
 /** For the caller's side: the error again, with the fields that matter. */
 export function fromWireError(wire: WireError): Error {
-  const { message, failed, ...fields } = wire
-  const err = failed ? new DeliveryError(message, new Map(failed.map(([id, e]) => [id, fromWireError(e)]))) : new Error(message)
+  const { message, failed, name, ...fields } = wire
+  const err = failed
+    ? new DeliveryError(message, new Map(failed.map(([id, e]) => [id, fromWireError(e)])))
+    : name === 'ConfigError' ? new ConfigError(message) : new Error(message)
   return Object.assign(err, fields)
 }
 

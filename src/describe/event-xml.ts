@@ -51,6 +51,8 @@ export function buildDataXml(event: AuditEvent, client: ClientInfo): string {
         OS: client.os,
         OSVersion: client.osVersion,
         UserAgent: lower(event.userAgent),
+        // authtrail's addition, only after failures: a success that ends a run of failed attempts.
+        ...(event.priorFailures ? { PriorFailures: String(event.priorFailures) } : {}),
       }) })
     case 'LOGINERROR':
       return build({ data: clean({
@@ -85,6 +87,16 @@ export function buildDataXml(event: AuditEvent, client: ClientInfo): string {
         GapFrom: new Date(event.gap?.from ?? event.time).toISOString(),
         GapTo: new Date(event.gap?.to ?? event.time).toISOString(),
         Reason: event.message,
+      }) })
+    case 'LOCKOUT':
+      return build({ data: clean({
+        Scope: event.lockout?.scope ?? '',
+        UserName: event.username,
+        IP: event.ip,
+        Attempts: String(event.lockout?.attempts ?? 0),
+        WindowSeconds: String(event.lockout?.windowSeconds ?? 0),
+        BlockedUntil: new Date(event.lockout?.until ?? event.time).toISOString(),
+        Enforced: String(event.lockout?.enforced ?? false),
       }) })
     case 'AUDIT_ACCESS':
       return build({ data: clean({

@@ -12,7 +12,7 @@ import { queryAuditInserted, queryAuditPage } from './audit-query.js'
 import type { AuditPage, AuditRow } from './audit-query.js'
 import { auditStats } from './audit-stats.js'
 import type { AuditStats } from './audit-stats.js'
-import { callLoggingProcedure, procedureArguments } from './record-access.js'
+import { recordThroughProcedure } from './record-access.js'
 import type { StoreRequest } from './store-requests.js'
 
 type Env = Readonly<Record<string, string | undefined>>
@@ -81,7 +81,7 @@ function throughSocket(config: AuthtrailConfig, holder: LockHolder): ReviewSourc
     inserted: async (filter, afterId) => (await ask<{ rows: AuditRow[] }>({ op: 'inserted', filter, afterId })).rows,
     stats: async (filter, top) => (await ask<{ stats: AuditStats }>({ op: 'stats', filter, ...(top !== undefined ? { top } : {}) })).stats,
     record: async (event) => {
-      await ask({ op: 'record', proc: config.proc, event: procedureArguments(event) })
+      await ask({ op: 'record', event })
     },
     close: async () => {},
   }
@@ -116,8 +116,7 @@ export async function openReviewSource(config: AuthtrailConfig, env: Env = proce
     inserted: guarded((filter, afterId) => queryAuditInserted(client, table, filter, afterId)),
     stats: guarded((filter, top) => auditStats(client, table, filter, top)),
     record: async (event) => {
-      if (config.procKind !== 'stored-procedure') throw new Error(`authtrail: ${config.file}: key "security.logging.proc" names no stored procedure, so the CLI cannot record its reads`)
-      await callLoggingProcedure(client, config.proc, procedureArguments(event))
+      await recordThroughProcedure(client, config, env, event)
     },
     close: () => client.close(),
   }

@@ -1,33 +1,30 @@
 import os from 'node:os'
-import { resolveMariadbRoutine } from '../deliver/mariadb/mariadb-procedure.js'
+import type { AuthtrailConfig } from '../config/load-config.js'
+import { openProcedureSink } from '../deliver/open-procedure-sink.js'
+import { openChainedCalls, resolveChainSettings } from '../deliver/postgres/postgres-chain.js'
 import type { SqlClient } from '../deliver/sql-client.js'
 import { detachedEvent, NO_USER } from '../capture/request-facts.js'
-import { createDescriber } from '../describe/event-xml.js'
 import type { AuditAccess, AuditEvent } from '../types.js'
 
-/** Showcase's three arguments of the logging procedure. */
-export interface ProcedureArguments {
-  readonly sessionContext: string
-  readonly data: string
-  readonly type: string
-}
-
-/** A procedure name as the config validated it (`dbo.securitylogging`); it goes into SQL text. */
-const PROCEDURE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$/
-
 /**
- * Calls the configured logging procedure once, positionally, the way the app's delivery does, so a
- * procedure of the operator's own receives the CLI's AUDIT_ACCESS records like every other event.
+ * Stores one event through the configured logging procedure, the way the app's delivery does (so a
+ * procedure of the operator's own receives the CLI's AUDIT_ACCESS records like every other event). With
+ * tamper evidence on, the event goes through `<procedure>_chained` on a chain of its own, closed by a
+ * final checkpoint at once: an unchained row would be reported by verify as inserted behind
+ * authtrail's back. The chain keys then come from this environment; without them nothing is stored and
+ * the ConfigError says which variable is missing.
  */
-export async function callLoggingProcedure(client: SqlClient, proc: string, event: ProcedureArguments): Promise<void> {
-  if (!PROCEDURE_NAME.test(proc)) throw new Error(`authtrail: invalid procedure name ${JSON.stringify(proc)}`)
-  if (client.dialect === 'postgres') {
-    await client.query(`CALL ${proc}($1::xml, $2::xml, $3)`, [event.sessionContext, event.data, event.type])
-    return
+export async function recordThroughProcedure(client: SqlClient, config: AuthtrailConfig, env: Readonly<Record<string, string | undefined>>, event: AuditEvent): Promise<void> {
+  if (config.procKind !== 'stored-procedure') throw new Error(`authtrail: ${config.file}: key "security.logging.proc" names no stored procedure, so the CLI cannot record its reads`)
+  const settings = client.dialect === 'postgres' ? resolveChainSettings(config, env) : undefined
+  const chained = settings ? await openChainedCalls(client, config.proc, settings, { info: () => {}, warn: () => {} }) : undefined
+  const sink = await openProcedureSink(client, config.proc, async () => {}, undefined, chained)
+  if (!sink) throw new Error(`authtrail: ${client.description} has no procedure ${config.proc}`)
+  try {
+    await sink.deliver([event])
+  } finally {
+    await sink.close()
   }
-  const routine = await resolveMariadbRoutine(client, proc)
-  if (routine === undefined) throw new Error(`authtrail: ${client.description} has no procedure ${proc}`)
-  await client.query(`CALL ${routine}(?, ?, ?)`, [event.sessionContext, event.data, event.type])
 }
 
 /**
@@ -44,10 +41,4 @@ export function cliAccessEvent(access: Omit<AuditAccess, 'channel'>, now: number
   }
   const event = detachedEvent('AUDIT_ACCESS', now, '', { ...NO_USER, username: account }, '', '')
   return { ...event, host: os.hostname(), access: { ...access, channel: 'cli' } }
-}
-
-/** Builds the procedure's arguments for an event. */
-export function procedureArguments(event: AuditEvent): ProcedureArguments {
-  const described = createDescriber(1)(event)
-  return { sessionContext: described.sessionContext, data: described.data, type: event.type }
 }

@@ -9,8 +9,7 @@ import type { SqlClient } from '../deliver/sql-client.js'
 import type { AuditFilter } from './audit-filter.js'
 import { queryAuditInserted, queryAuditPage } from './audit-query.js'
 import { auditStats } from './audit-stats.js'
-import { callLoggingProcedure } from './record-access.js'
-import type { ProcedureArguments } from './record-access.js'
+import type { AuditEvent } from '../types.js'
 
 /** One request on the embedded store's socket. */
 export type StoreRequest =
@@ -18,10 +17,10 @@ export type StoreRequest =
   | { readonly op: 'page'; readonly filter?: AuditFilter }
   | { readonly op: 'inserted'; readonly filter?: AuditFilter; readonly afterId: string }
   | { readonly op: 'stats'; readonly filter?: AuditFilter; readonly top?: number }
-  | { readonly op: 'record'; readonly proc: string; readonly event: ProcedureArguments }
+  | { readonly op: 'record'; readonly event: AuditEvent }
 
 /** Answers one request against the store's client; throws with a message to send back. */
-export async function answerStoreRequest(client: SqlClient, table: string, request: StoreRequest): Promise<unknown> {
+export async function answerStoreRequest(client: SqlClient, table: string, request: StoreRequest, record?: (event: AuditEvent) => Promise<void>): Promise<unknown> {
   const filter = request.op !== 'record' ? request.filter ?? {} : {}
   switch (request.op) {
     case 'query':
@@ -35,7 +34,9 @@ export async function answerStoreRequest(client: SqlClient, table: string, reque
       return { stats: await auditStats(client, table, filter, request.top) }
     case 'record':
       if (request.event?.type !== 'AUDIT_ACCESS') throw new Error('only AUDIT_ACCESS events are recorded through the socket; events of the app come from the app')
-      await callLoggingProcedure(client, request.proc, request.event)
+      if (!record) throw new Error('this store records no events')
+      // Through the app's own sink: described there, and chained when tamper evidence is on.
+      await record(request.event)
       return { ok: true }
     default:
       throw new Error(`unknown request ${JSON.stringify((request as { op?: unknown }).op)}`)

@@ -6,6 +6,7 @@ import type { Logger } from '../../logger.js'
 import { startDatabaseWorker } from '../database-worker.js'
 import type { DatabaseWorker } from '../database-worker.js'
 import { acquireLock } from './store-lock.js'
+import type { ChainSettings } from '../postgres/postgres-chain.js'
 
 /** The embedded PGlite store, run in the database thread. */
 export interface EmbeddedStore extends DatabaseWorker {
@@ -24,6 +25,8 @@ export interface EmbeddedStoreOptions {
   readonly proc?: string
   /** The session-id key, for the session ledger's writes (the app). */
   readonly sessionKey?: Uint8Array
+  /** Tamper evidence for the sink (the app, with security.logging.chain = on). */
+  readonly chain?: ChainSettings
   readonly logger?: Logger
 }
 
@@ -56,6 +59,7 @@ export async function openEmbeddedStore(options: EmbeddedStoreOptions): Promise<
         },
         ...(options.proc !== undefined ? { proc: options.proc } : {}),
         ...(options.sessionKey !== undefined ? { sessionKey: options.sessionKey } : {}),
+        ...(options.chain !== undefined ? { chain: options.chain } : {}),
         schema: options.schema,
         table: options.table,
       },

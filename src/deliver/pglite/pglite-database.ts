@@ -9,6 +9,7 @@ import { PGlite } from '@electric-sql/pglite'
 import { answerStoreRequest } from '../../review/store-requests.js'
 import type { StoreRequest } from '../../review/store-requests.js'
 import type { SqlClient } from '../sql-client.js'
+import type { AuditEvent } from '../../types.js'
 
 /** The embedded store to open, as the main thread describes it. */
 export interface EmbeddedInit {
@@ -30,8 +31,11 @@ export interface PgliteDatabase {
   exec(sql: string): Promise<void>
 }
 
-/** Opens PGlite in `init.dir` on this thread, installs the shipped SQL if asked, and serves the socket. */
-export async function openPgliteDatabase(init: EmbeddedInit): Promise<PgliteDatabase> {
+/**
+ * Opens PGlite in `init.dir` on this thread, installs the shipped SQL if asked, and serves the socket.
+ * `recorder` gives the way to store the CLI's AUDIT_ACCESS events (the app's sink, once it exists).
+ */
+export async function openPgliteDatabase(init: EmbeddedInit, recorder: () => ((event: AuditEvent) => Promise<void>) | undefined = () => undefined): Promise<PgliteDatabase> {
   const db = await PGlite.create({ dataDir: init.dir })
   let server: net.Server | undefined
   const client: SqlClient = {
@@ -53,7 +57,7 @@ export async function openPgliteDatabase(init: EmbeddedInit): Promise<PgliteData
       await db.exec(init.installSql)
       await db.exec('SET search_path TO DEFAULT')
     }
-    if (init.socket !== undefined) server = await serve(init.socket, (request) => answerStoreRequest(client, init.table, request))
+    if (init.socket !== undefined) server = await serve(init.socket, (request) => answerStoreRequest(client, init.table, request, recorder()))
   } catch (err) {
     await db.close()
     throw err

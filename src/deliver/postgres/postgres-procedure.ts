@@ -2,6 +2,7 @@ import type { Sink } from '../../types.js'
 import type { Describer } from '../../describe/event-xml.js'
 import { createProcedureSink, splitName } from '../procedure-sink.js'
 import type { SqlClient } from '../sql-client.js'
+import type { ChainedCalls } from './postgres-chain.js'
 
 /**
  * Whether a procedure of that (optionally schema-qualified) name exists, with `argumentTypes` if given
@@ -25,9 +26,18 @@ export const BATCH_ARGUMENTS = ['xml[]', 'xml[]', 'character varying[]', 'uuid[]
 /**
  * A sink calling `proc` (already checked to exist) on PostgreSQL or PGlite:
  * `CALL proc($1::xml, $2::xml, $3)`, and for a batch `CALL proc_batch(...)` with {@link BATCH_ARGUMENTS}
- * when the database has it (the shipped procedures/securitylogging.sql does).
+ * when the database has it (the shipped procedures/securitylogging.sql does). With `chained`, every call
+ * goes through `proc_chained` instead (see tamper-chain.ts).
  */
-export async function createPostgresProcedureSink(client: SqlClient, proc: string, close: () => Promise<void>, describe?: Describer): Promise<Sink> {
+export async function createPostgresProcedureSink(client: SqlClient, proc: string, close: () => Promise<void>, describe?: Describer, chained?: ChainedCalls): Promise<Sink> {
+  if (chained) {
+    // Tamper evidence: every call, batch or single event, goes through <proc>_chained with its links.
+    const finish = async () => {
+      await chained.finish(client)
+      await close()
+    }
+    return createProcedureSink(client, proc, { one: (c, e) => chained.call(c, [e]), many: (c, events) => chained.call(c, events) }, finish, describe)
+  }
   const batch = `${proc}_batch`
   const hasBatch = await postgresProcedureExists(client, batch, BATCH_ARGUMENTS)
   return createProcedureSink(

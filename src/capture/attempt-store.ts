@@ -1,0 +1,90 @@
+import { createHash } from 'node:crypto'
+
+/**
+ * Where failed-login counts and lockouts are shared: the audit database (every instance logging there
+ * sees every instance's failures), or this process's memory. Keys are `u:` or `i:` and a SHA-256 of the
+ * username or address, so neither a name nor its length reaches the table.
+ */
+export interface AttemptStore {
+  readonly description: string
+  sync(request: SyncRequest): Promise<SyncResult>
+  close(): Promise<void>
+}
+
+export interface SyncRequest {
+  /** Epoch ms, the caller's clock (every instance buckets by its own). */
+  readonly now: number
+  /** Failures since the last sync, per key and bucket start (epoch ms). */
+  readonly deltas: ReadonlyArray<{ readonly key: string; readonly bucket: number; readonly count: number }>
+  /** Keys whose counts the caller wants back. */
+  readonly watch: readonly string[]
+  /** Keys whose counts start again from zero (a successful login). */
+  readonly resets: readonly string[]
+  /** Counts are summed over buckets starting at or after this. */
+  readonly windowStart: number
+  /** A key whose count reaches its scope's threshold is locked out until now + blockMs, if it is not already. */
+  readonly thresholds: { readonly u: number; readonly i: number }
+  readonly blockMs: number
+  /** Lockouts that started at or after this are returned. */
+  readonly blocksSince: number
+}
+
+export interface SyncResult {
+  /** Failures in the window per watched key, every instance's. */
+  readonly counts: ReadonlyMap<string, number>
+  /** Lockouts this call created (exactly one caller creates each), with the count that made them. */
+  readonly created: ReadonlyArray<{ readonly key: string; readonly attempts: number; readonly until: number }>
+  /** Lockouts in force that started since `blocksSince`, whoever created them. */
+  readonly blocks: ReadonlyArray<{ readonly key: string; readonly since: number; readonly until: number }>
+}
+
+/** The store key of a username or address. */
+export function attemptKey(scope: 'user' | 'ip', value: string): string {
+  return `${scope === 'user' ? 'u' : 'i'}:${createHash('sha256').update(value).digest('hex').slice(0, 40)}`
+}
+
+/** The threshold that applies to a store key. */
+export function thresholdOf(key: string, thresholds: SyncRequest['thresholds']): number {
+  return key.startsWith('u:') ? thresholds.u : thresholds.i
+}
+
+/** The store of a process without an audit database (a script procedure): nothing is shared. */
+export function createMemoryAttemptStore(): AttemptStore {
+  const buckets = new Map<string, Map<number, number>>()
+  const blocks = new Map<string, { since: number; until: number }>()
+  return {
+    description: 'this process\'s memory',
+    async sync(request) {
+      for (const key of request.resets) buckets.delete(key)
+      for (const { key, bucket, count } of request.deltas) {
+        const of = buckets.get(key) ?? new Map<number, number>()
+        of.set(bucket, (of.get(bucket) ?? 0) + count)
+        buckets.set(key, of)
+      }
+      const counts = new Map<string, number>()
+      for (const [key, of] of buckets) {
+        let n = 0
+        for (const [bucket, count] of of) {
+          if (bucket >= request.windowStart) n += count
+          else of.delete(bucket)
+        }
+        if (of.size === 0) buckets.delete(key)
+        if (request.watch.includes(key)) counts.set(key, n)
+      }
+      const created: Array<{ key: string; attempts: number; until: number }> = []
+      for (const [key, n] of counts) {
+        const threshold = thresholdOf(key, request.thresholds)
+        const current = blocks.get(key)
+        if (threshold === 0 || n < threshold || (current && current.until > request.now)) continue
+        const until = request.now + request.blockMs
+        blocks.set(key, { since: request.now, until })
+        buckets.delete(key)
+        counts.set(key, 0)
+        created.push({ key, attempts: n, until })
+      }
+      for (const [key, block] of blocks) if (block.until <= request.now) blocks.delete(key)
+      return { counts, created, blocks: [...blocks].filter(([, b]) => b.since >= request.blocksSince).map(([key, b]) => ({ key, ...b })) }
+    },
+    close: async () => {},
+  }
+}

@@ -1,0 +1,214 @@
+import type { BruteForceSettings } from '../config/load-config.js'
+import type { AuditEvent } from '../types.js'
+import type { AttemptStore } from './attempt-store.js'
+import { attemptKey } from './attempt-store.js'
+import { detachedEvent, NO_USER } from './request-facts.js'
+
+/** Options of {@link createBruteForceGuard}: the security.logging.bruteforce.* settings, and where to share and record. */
+export interface BruteForceOptions extends BruteForceSettings {
+  readonly store: AttemptStore
+  /** Records a LOCKOUT. */
+  readonly record: (event: AuditEvent) => void
+  readonly warn: (key: string, message: string) => void
+  readonly now?: () => number
+}
+
+/** A lockout in force for an attempt. */
+export interface Lockout {
+  readonly scope: 'user' | 'ip'
+  /** Epoch ms. */
+  readonly until: number
+}
+
+/**
+ * Counts failed logins per username and per address and turns a run of them into a LOCKOUT. Nothing on
+ * the login path waits for the database: failures are counted in memory at once, and every `syncMs` the
+ * counts are exchanged with the store (the audit database, shared by every instance), which also decides
+ * which instance records each LOCKOUT. What an instance knows of the others' failures is at most one
+ * sync old (docs/brute-force.md).
+ */
+export interface BruteForceGuard {
+  /** The lockout refusing this attempt, if blocking is on and the username or address is locked out. */
+  blocked(username: string, ip: string): Lockout | undefined
+  failed(username: string, ip: string, time: number): void
+  /** A successful login: how many failures of this username were counted before it (they are then forgotten). */
+  succeeded(username: string): number
+  /** Exchanges counts now (tests, shutdown). */
+  sync(): Promise<void>
+  /** Stops the timer after a last exchange. */
+  stop(): Promise<void>
+}
+
+interface Counter {
+  readonly scope: 'user' | 'ip'
+  readonly value: string
+  /** Every instance's failures in the window as of the last sync (this one's included). */
+  synced: number
+  /** This instance's failures since the last sync, per bucket start. */
+  pending: Map<number, number>
+  /** Failures handed to a sync that has not answered yet: still counted, or a burst would slip past. */
+  inFlight: number
+  lastSeen: number
+  /** The other half of the last failure: the address for a user, the username for an address. */
+  other: string
+}
+
+/** Counters kept at most; past it the least recently seen are forgotten (a spray of random names). */
+const MAX_COUNTERS = 50_000
+/** Buckets per window: the window is counted in tenths, so a failure leaves it up to a tenth early. */
+const BUCKETS_PER_WINDOW = 10
+
+export function createBruteForceGuard(options: BruteForceOptions): BruteForceGuard {
+  const now = options.now ?? Date.now
+  const bucketMs = Math.max(1000, Math.floor(options.windowMs / BUCKETS_PER_WINDOW))
+  const counters = new Map<string, Counter>()
+  const lockouts = new Map<string, number>()
+  let resets: string[] = []
+  let blocksSince = 0
+  let running: Promise<void> | undefined
+  let again = false
+
+  const threshold = (scope: 'user' | 'ip') => (scope === 'user' ? options.userAttempts : options.ipAttempts)
+  const count = (c: Counter) => {
+    let n = c.synced + c.inFlight
+    for (const k of c.pending.values()) n += k
+    return n
+  }
+  const lockedUntil = (key: string, at: number): number | undefined => {
+    const until = lockouts.get(key)
+    return until !== undefined && until > at ? until : undefined
+  }
+
+  const lockoutEvent = (c: Counter, attempts: number, until: number): AuditEvent => {
+    const user = c.scope === 'user' ? { ...NO_USER, username: c.value } : NO_USER
+    const ip = c.scope === 'ip' ? c.value : c.other
+    return { ...detachedEvent('LOCKOUT', now(), '', user, ip, ''), lockout: { scope: c.scope, attempts, windowSeconds: options.windowMs / 1000, until, enforced: options.block } }
+  }
+
+  const exchange = async (): Promise<void> => {
+    const at = now()
+    const deltas: Array<{ key: string; bucket: number; count: number }> = []
+    const taken = new Map<string, Map<number, number>>()
+    const watch: string[] = []
+    for (const [key, c] of counters) {
+      if (c.lastSeen < at - options.windowMs && c.pending.size === 0) {
+        counters.delete(key)
+        continue
+      }
+      for (const [bucket, n] of c.pending) {
+        deltas.push({ key, bucket, count: n })
+        c.inFlight += n
+      }
+      taken.set(key, c.pending)
+      c.pending = new Map()
+      watch.push(key)
+    }
+    const reset = resets
+    resets = []
+    // Blocking needs the others' lockouts even while this instance sees no failure; recording alone does not.
+    if (deltas.length === 0 && watch.length === 0 && reset.length === 0 && !options.block) return
+    try {
+      const result = await options.store.sync({
+        now: at, deltas, watch, resets: reset, windowStart: at - options.windowMs, blockMs: options.blockMs, blocksSince: blocksSince === 0 ? 0 : blocksSince - 10_000,
+        thresholds: { u: options.userAttempts, i: options.ipAttempts },
+      })
+      for (const [key, pending] of taken) {
+        const c = counters.get(key)
+        if (!c) continue
+        c.synced = result.counts.get(key) ?? 0
+        for (const n of pending.values()) c.inFlight -= n
+      }
+      for (const { key, attempts, until } of result.created) {
+        lockouts.set(key, until)
+        const c = counters.get(key)
+        if (c) options.record(lockoutEvent(c, attempts, until))
+      }
+      for (const { key, until } of result.blocks) lockouts.set(key, until)
+      blocksSince = at
+      for (const [key, until] of lockouts) if (until <= at) lockouts.delete(key)
+    } catch (err) {
+      // Fail open: the failures are counted again at the next sync, and this instance keeps its own count.
+      for (const [key, pending] of taken) {
+        const c = counters.get(key)
+        if (!c) continue
+        for (const [bucket, n] of pending) {
+          c.pending.set(bucket, (c.pending.get(bucket) ?? 0) + n)
+          c.inFlight -= n
+        }
+      }
+      resets.push(...reset)
+      options.warn('bruteforce:sync', `could not share failed-login counts through ${options.store.description}: ${(err as Error).message}; each instance counts its own until it can`)
+    }
+  }
+
+  const sync = (): Promise<void> => {
+    if (running) {
+      again = true
+      return running
+    }
+    running = exchange().finally(() => {
+      running = undefined
+      if (again) {
+        again = false
+        void sync()
+      }
+    })
+    return running
+  }
+  const timer = setInterval(() => void sync(), options.syncMs).unref()
+
+  const counter = (scope: 'user' | 'ip', value: string, at: number, other: string): Counter => {
+    const key = attemptKey(scope, value)
+    let c = counters.get(key)
+    if (!c) {
+      if (counters.size >= MAX_COUNTERS) counters.delete(counters.keys().next().value as string)
+      c = { scope, value, synced: 0, pending: new Map(), inFlight: 0, lastSeen: at, other }
+    } else {
+      // Re-inserted so that Map order is least recently seen first.
+      counters.delete(key)
+    }
+    counters.set(key, c)
+    c.lastSeen = at
+    c.other = other
+    const bucket = Math.floor(at / bucketMs) * bucketMs
+    c.pending.set(bucket, (c.pending.get(bucket) ?? 0) + 1)
+    if (count(c) >= threshold(scope) && lockedUntil(key, at) === undefined) {
+      // Refused here at once; the store then decides which instance records the LOCKOUT.
+      if (options.block) lockouts.set(key, at + options.blockMs)
+      void sync()
+    }
+    return c
+  }
+
+  return {
+    blocked(username, ip) {
+      if (!options.block) return undefined
+      const at = now()
+      for (const [scope, value] of [['user', username], ['ip', ip]] as const) {
+        if (value === '' || threshold(scope) === 0) continue
+        const until = lockedUntil(attemptKey(scope, value), at)
+        if (until !== undefined) return { scope, until }
+      }
+      return undefined
+    },
+    failed(username, ip, time) {
+      if (options.userAttempts > 0 && username !== '') counter('user', username, time, ip)
+      if (options.ipAttempts > 0 && ip !== '') counter('ip', ip, time, username)
+    },
+    succeeded(username) {
+      if (options.userAttempts === 0 || username === '') return 0
+      const key = attemptKey('user', username)
+      const c = counters.get(key)
+      const before = c ? count(c) : 0
+      counters.delete(key)
+      if (c) resets.push(key)
+      return before
+    },
+    sync,
+    async stop() {
+      clearInterval(timer)
+      await sync()
+      await options.store.close()
+    },
+  }
+}

@@ -1,0 +1,110 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import express from 'express'
+import { XMLParser } from 'fast-xml-parser'
+import { createDemo } from '../../demo/app.js'
+import type { Demo } from '../../demo/app.js'
+import { createMemoryAttemptStore } from '../../src/capture/attempt-store.js'
+import { createBruteForceGuard } from '../../src/capture/brute-force.js'
+import type { AuditEvent } from '../../src/types.js'
+import { client, listen } from '../helpers/browser-like-client.js'
+import { eventually } from '../helpers/eventually.js'
+import { memoryLogger, tempProject } from '../helpers/temp-project.js'
+import type { TempProject } from '../helpers/temp-project.js'
+
+const parser = new XMLParser({ parseTagValue: false })
+
+describe('the brute-force guard on its own', () => {
+  const guard = (block: boolean, recorded: AuditEvent[], clock: { t: number }) =>
+    createBruteForceGuard({ userAttempts: 3, ipAttempts: 5, windowMs: 60_000, blockMs: 30_000, block, syncMs: 60_000, store: createMemoryAttemptStore(), record: (e) => recorded.push(e), warn: () => {}, now: () => clock.t })
+
+  it('records one LOCKOUT when a user reaches the threshold, and refuses the user and nobody else while blocking', async () => {
+    const recorded: AuditEvent[] = []
+    const clock = { t: Date.UTC(2026, 11, 1, 10) }
+    const g = guard(true, recorded, clock)
+    for (let i = 0; i < 3; i++) g.failed('alice', `198.51.100.${i}`, clock.t)
+    expect(g.blocked('alice', '203.0.113.1')).toEqual({ scope: 'user', until: clock.t + 30_000 })
+    expect(g.blocked('bob', '203.0.113.1')).toBeUndefined()
+    await g.sync()
+    g.failed('alice', '198.51.100.9', clock.t)
+    await g.sync()
+    expect(recorded.map((e) => [e.type, e.username, e.ip, e.lockout])).toEqual([['LOCKOUT', 'alice', '198.51.100.2', { scope: 'user', attempts: 3, windowSeconds: 60, until: clock.t + 30_000, enforced: true }]])
+    clock.t += 30_001
+    expect(g.blocked('alice', '203.0.113.1')).toBeUndefined()
+    await g.stop()
+  })
+
+  it('counts an address across usernames, and only records when blocking is off', async () => {
+    const recorded: AuditEvent[] = []
+    const clock = { t: Date.UTC(2026, 11, 1, 10) }
+    const g = guard(false, recorded, clock)
+    for (let i = 0; i < 5; i++) g.failed(`user${i}`, '192.0.2.66', clock.t + i)
+    await g.sync()
+    expect(recorded.map((e) => [e.username, e.ip, e.lockout?.scope, e.lockout?.enforced])).toEqual([['', '192.0.2.66', 'ip', false]])
+    expect(g.blocked('user1', '192.0.2.66')).toBeUndefined()
+    await g.stop()
+  })
+
+  it('forgets failures older than the window, and tells a success how many came before it', async () => {
+    const clock = { t: Date.UTC(2026, 11, 1, 10) }
+    const g = guard(true, [], clock)
+    g.failed('carol', '192.0.2.1', clock.t)
+    clock.t += 120_000
+    await g.sync()
+    g.failed('carol', '192.0.2.1', clock.t)
+    g.failed('carol', '192.0.2.1', clock.t)
+    expect(g.blocked('carol', '')).toBeUndefined()
+    expect(g.succeeded('carol')).toBe(2)
+    expect(g.succeeded('carol')).toBe(0)
+    await g.stop()
+  })
+})
+
+describe('brute-force blocking in the demo app', () => {
+  let project: TempProject
+  let demo: Demo
+  let server: Awaited<ReturnType<typeof listen>>
+  beforeAll(async () => {
+    project = tempProject({ 'security.logging.bruteforce.user.attempts': '3', 'security.logging.bruteforce.ip.attempts': '0', 'security.logging.bruteforce.block': 'true', 'security.logging.bruteforce.block.seconds': '600', 'security.logging.bruteforce.sync.ms': '50' })
+    demo = await createDemo({ express, config: project.config, cwd: project.dir, sessionTimeoutSeconds: 600, logger: memoryLogger() })
+    server = await listen(demo.app)
+  })
+  afterAll(async () => {
+    await server?.close()
+    await demo?.audit.close()
+    project?.remove()
+  })
+  const rows = async (user: string) => {
+    await demo.audit.flush()
+    return (await demo.audit.query({ user, limit: 100 })).reverse()
+  }
+
+  it('refuses a locked-out user with 429, Retry-After and the same plain message whether the user exists or not', async () => {
+    const answers = []
+    for (const username of ['alice', 'nobody-at-all']) {
+      for (let i = 0; i < 3; i++) expect((await client(server.url).post('/login', { username, password: `wrong-${i}` })).status).toBe(302)
+      const response = await fetch(`${server.url}/login`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ username, password: username === 'alice' ? 'wonderland' : 'x' }) })
+      answers.push({ status: response.status, retryAfter: Number(response.headers.get('retry-after')), type: response.headers.get('content-type'), body: await response.text() })
+    }
+    expect(answers[0]).toEqual({ status: 429, retryAfter: expect.any(Number), type: 'text/plain; charset=utf-8', body: 'Too many failed login attempts. Try again in 10 minutes.' })
+    expect(answers[0]!.retryAfter).toBeGreaterThan(590)
+    expect(answers[0]!.retryAfter).toBeLessThanOrEqual(600)
+    expect(answers[1]).toEqual(answers[0])
+    // The right password did not get in, and the refusal itself is on record, besides the LOCKOUT.
+    await eventually(async () => expect((await rows('alice')).map((r) => r.type).sort()).toEqual(['LOCKOUT', 'LOGINERROR', 'LOGINERROR', 'LOGINERROR', 'LOGINERROR']))
+    const all = await rows('alice')
+    expect(parser.parse(all.find((r) => r.type === 'LOCKOUT')!.data).data).toMatchObject({ Scope: 'user', UserName: 'alice', Attempts: '3', WindowSeconds: '900', Enforced: 'true' })
+    expect(parser.parse(all.filter((r) => r.type === 'LOGINERROR').at(-1)!.data).data.SecurityLastExeption).toMatch(/^Login refused: too many failed attempts for this user; locked out until \d{4}-/)
+    expect(JSON.stringify(all)).not.toContain('wonderland')
+  })
+
+  it('marks a successful login that ends a run of failures with PriorFailures, and only then', async () => {
+    const browser = client(server.url)
+    await browser.post('/login', { username: 'admin', password: 'nope' })
+    await browser.post('/login', { username: 'admin', password: 'nope again' })
+    expect((await browser.post('/login', { username: 'admin', password: 'change-me' })).location).toBe('/')
+    await browser.post('/logout')
+    expect((await client(server.url).post('/login', { username: 'admin', password: 'change-me' })).location).toBe('/')
+    const logins = (await rows('admin')).filter((r) => r.type === 'LOGIN').map((r) => parser.parse(r.data).data.PriorFailures)
+    expect(logins).toEqual(['2', undefined])
+  })
+})
