@@ -69,6 +69,18 @@ export function createBruteForceGuard(options: BruteForceOptions): BruteForceGua
   let again = false
 
   const threshold = (scope: 'user' | 'ip') => (scope === 'user' ? options.userAttempts : options.ipAttempts)
+  /** Store keys already hashed: the same users and addresses come back attempt after attempt. */
+  const keys = new Map<string, string>()
+  const keyOf = (scope: 'user' | 'ip', value: string): string => {
+    const plain = `${scope}\n${value}`
+    let key = keys.get(plain)
+    if (key === undefined) {
+      if (keys.size >= MAX_COUNTERS) keys.clear()
+      key = attemptKey(scope, value)
+      keys.set(plain, key)
+    }
+    return key
+  }
   const count = (c: Counter) => {
     let n = c.synced + c.inFlight
     for (const k of c.pending.values()) n += k
@@ -158,7 +170,7 @@ export function createBruteForceGuard(options: BruteForceOptions): BruteForceGua
   const timer = setInterval(() => void sync(), options.syncMs).unref()
 
   const counter = (scope: 'user' | 'ip', value: string, at: number, other: string): Counter => {
-    const key = attemptKey(scope, value)
+    const key = keyOf(scope, value)
     let c = counters.get(key)
     if (!c) {
       if (counters.size >= MAX_COUNTERS) counters.delete(counters.keys().next().value as string)
@@ -186,7 +198,7 @@ export function createBruteForceGuard(options: BruteForceOptions): BruteForceGua
       const at = now()
       for (const [scope, value] of [['user', username], ['ip', ip]] as const) {
         if (value === '' || threshold(scope) === 0) continue
-        const until = lockedUntil(attemptKey(scope, value), at)
+        const until = lockedUntil(keyOf(scope, value), at)
         if (until !== undefined) return { scope, until }
       }
       return undefined
@@ -197,7 +209,7 @@ export function createBruteForceGuard(options: BruteForceOptions): BruteForceGua
     },
     succeeded(username) {
       if (options.userAttempts === 0 || username === '') return 0
-      const key = attemptKey('user', username)
+      const key = keyOf('user', username)
       const c = counters.get(key)
       const before = c ? count(c) : 0
       counters.delete(key)

@@ -2,7 +2,7 @@ import type { AuditEvent, AuditEventType, UserProfile } from '../types.js'
 import type { Logger } from '../logger.js'
 import { hookPassport } from './passport-hooks.js'
 import type { PassportLike, StrategyLike } from './passport-hooks.js'
-import { captureEvent, detachedEvent, NO_USER, userAgentOf } from './request-facts.js'
+import { captureEvent, detachedEvent, NO_USER, storedIdentity, userAgentOf } from './request-facts.js'
 import type { FactLimits, RequestLike, UserFacts } from './request-facts.js'
 import type { SessionLedger } from './session-ledger.js'
 import { createSessionWatch } from './session-watch.js'
@@ -99,9 +99,23 @@ function defaultProfile(user: unknown): UserProfile {
   return email === undefined ? {} : { email }
 }
 
-/** A submitted form field, passport-local style: `user[name]` reads `body.user.name`. */
-function submitted(req: AuditedRequest, name: string): string | undefined {
-  const path = name.split(/[[\]]+/).filter(Boolean)
+/**
+ * Reads submitted form fields passport-local style (`user[name]` reads `body.user.name`). Field names
+ * are split into paths once: they are read on every login attempt, and strategies use a handful.
+ */
+function fieldReader(): (req: AuditedRequest, name: string) => string | undefined {
+  const paths = new Map<string, readonly string[]>()
+  return (req, name) => {
+    let path = paths.get(name)
+    if (path === undefined) {
+      path = name.split(/[[\]]+/).filter(Boolean)
+      if (paths.size < 64) paths.set(name, path)
+    }
+    return submitted(req, path)
+  }
+}
+
+function submitted(req: AuditedRequest, path: readonly string[]): string | undefined {
   for (const source of [req.body, req.query]) {
     let value: unknown = source
     for (const part of path) value = field(value, part)
@@ -156,6 +170,7 @@ export function createCapture(options: CaptureOptions): Capture {
     logger.warn(message)
   }
 
+  const submitted = fieldReader()
   const userFacts = (user: unknown): UserFacts =>
     user === undefined || user === null ? NO_USER : { username: username(user), userId: userId(user), profile: profile(user) }
 
@@ -231,11 +246,13 @@ export function createCapture(options: CaptureOptions): Capture {
           if (!guard) return undefined
           const password = submitted(req, strategy._passwordField ?? 'password')
           const tried = submitted(req, strategy._usernameField ?? 'username') ?? ''
-          const probe = captureEvent('LOGINERROR', req, hashSessionId(req.sessionID ?? ''), { username: tried, userId: '', profile: {} }, limits, { method: loginMethod(strategyName), message: '', password })
-          const lockout = guard.blocked(probe.username, probe.ip)
+          // Every attempt is looked up, so only the two keys are worked out; the event only for a refusal.
+          const { username: key, ip } = storedIdentity(req, tried, limits, password)
+          const lockout = guard.blocked(key, ip)
           if (!lockout) return undefined
           // The refusal is recorded too, and not counted: a locked-out client cannot extend its own lockout.
-          record({ ...probe, message: `Login refused: too many failed attempts for this ${lockout.scope === 'user' ? 'user' : 'address'}; locked out until ${new Date(lockout.until).toISOString()}` })
+          const message = `Login refused: too many failed attempts for this ${lockout.scope === 'user' ? 'user' : 'address'}; locked out until ${new Date(lockout.until).toISOString()}`
+          record(captureEvent('LOGINERROR', req, hashSessionId(req.sessionID ?? ''), { username: tried, userId: '', profile: {} }, limits, { method: loginMethod(strategyName), message, password }))
           const retryAfterSeconds = Math.max(1, Math.ceil((lockout.until - Date.now()) / 1000))
           return { status: 429, retryAfterSeconds, message: refusalMessage(retryAfterSeconds) }
         },

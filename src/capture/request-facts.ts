@@ -108,6 +108,21 @@ function scrubUserAgent(userAgent: string, password: string | undefined): string
   return again === lowered ? scrubbed : again
 }
 
+/** How a request-derived value is stored: cut to the limit, made XML-safe, then scrubbed of the password. */
+function storedFact(limits: FactLimits, password: string | undefined): (text: string) => string {
+  // Values are made XML-safe before the password is looked for: what is stored is what is checked.
+  return (text) => scrub(toXmlChars(truncate(text, limits.fieldMaxLength)), password)
+}
+
+/**
+ * The username and address that an event of this request would store, without capturing the whole
+ * event: what failed logins are counted and looked up by (brute-force detection, on every attempt).
+ */
+export function storedIdentity(req: RequestLike, username: string, limits: FactLimits, password: string | undefined): { readonly username: string; readonly ip: string } {
+  const fact = storedFact(limits, password)
+  return { username: fact(username), ip: fact(req.ip ?? req.socket?.remoteAddress ?? '') }
+}
+
 /**
  * Records the facts of one event from a request: one fixed-shape object, no parsing. `sessionId` must
  * already be hashed by the caller.
@@ -121,8 +136,7 @@ export function captureEvent(
   failure?: FailureFacts,
 ): AuditEvent {
   const password = failure?.password
-  // Values are made XML-safe before the password is looked for: what is stored is what is checked.
-  const fact = (text: string) => scrub(toXmlChars(truncate(text, limits.fieldMaxLength)), password)
+  const fact = storedFact(limits, password)
   // X-Forwarded-For under trust proxy is whatever the client sent.
   const ip = fact(req.ip ?? req.socket?.remoteAddress ?? '')
   return {

@@ -1,6 +1,7 @@
 import { closeSync, fdatasyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs'
 import path from 'node:path'
 import type { AuditEvent } from '../types.js'
+import { eventJson } from './event-json.js'
 
 /**
  * A local write-ahead spool: every event is appended to a file of this process before the login
@@ -89,7 +90,7 @@ export function openSpool(dir: string, rotateBytes = 1 << 20): Spool {
   return {
     append(event, sync = false) {
       const position = bytes
-      write(`E ${JSON.stringify(event)}\n`)
+      write(`E ${eventJson(event)}\n`)
       if (sync) fdatasyncSync(fd)
       pending.add(event.id)
       return position
