@@ -9,6 +9,7 @@ import { sessionLedgerTable } from '../capture/session-ledger-database.js'
 import { insertLedgerRows } from '../capture/session-ledger-rows.js'
 import type { LedgerAdd } from '../capture/session-ledger-rows.js'
 import { createSessionSeal } from '../capture/session-seal.js'
+import { cliAccessEvent } from '../review/record-access.js'
 import { createDescriber } from '../describe/event-xml.js'
 import type { AuditEvent, Sink } from '../types.js'
 import type { DatabaseThreadInit, DatabaseThreadReady } from './database-worker.js'
@@ -36,13 +37,15 @@ interface Opened {
 
 /** The sink, once open: the embedded store's socket records the CLI's AUDIT_ACCESS events through it. */
 let sink: Sink | undefined
+let stopServing: () => Promise<void> = async () => {}
 
 async function open(): Promise<Opened> {
   const { connection } = init
   let client: SqlClient
   let exec: Opened['exec']
   if (connection.kind === 'embedded') {
-    const db = await openPgliteDatabase(connection, () => (sink ? (event) => sink!.deliver([event]) : undefined))
+    const db = await openPgliteDatabase(connection, () => (sink ? ({ access, account, host }) => sink!.deliver([cliAccessEvent(access, Date.now(), account, host)]) : undefined))
+    stopServing = db.stopServing
     client = db.client
     exec = db.exec
   } else {
@@ -90,6 +93,8 @@ async function handle(op: string, payload: any): Promise<unknown> {
     }
     case 'close':
       db.stopPartitions()
+      // No CLI request may reach the sink after its final checkpoints are written.
+      await stopServing()
       // The sink's close writes each chain's final checkpoint (tamper evidence) before the connections go.
       await db.sink?.close()
       return db.client.close()

@@ -98,6 +98,8 @@ export interface ChainLane {
   rollback(): void
   /** The final checkpoint of the last link (no link may follow it), or undefined for a chain with no link. */
   finish(): PendingLinks | undefined
+  /** Its final checkpoint is stored: nothing may follow it (verify would call it inserted). */
+  readonly finished: boolean
 }
 
 export function createChainLane(policy: ChainPolicy): ChainLane {
@@ -108,6 +110,7 @@ export function createChainLane(policy: ChainPolicy): ChainLane {
   let checkpointSeq = 0
   let checkpointAt = now()
   let pending: { links: PendingLinks; seq: number; hash: string } | undefined
+  let finished = false
 
   const checkpoint = (at: number, atHash: string, final: boolean): Checkpoint => {
     const time = now()
@@ -142,6 +145,7 @@ export function createChainLane(policy: ChainPolicy): ChainLane {
       if (pending.links.checkpoint) {
         checkpointSeq = pending.links.checkpoint.seq
         checkpointAt = pending.links.checkpoint.time
+        finished = pending.links.checkpoint.final
       }
       pending = undefined
     },
@@ -154,6 +158,9 @@ export function createChainLane(policy: ChainPolicy): ChainLane {
       const links: PendingLinks = { chainId, seqs: [], prevHashes: [], hashes: [], checkpoint: checkpoint(seq, hash, true) }
       pending = { links, seq, hash }
       return links
+    },
+    get finished() {
+      return finished
     },
   }
 }
@@ -186,7 +193,8 @@ export function createChainLanes(policy: ChainPolicy, warn: (message: string) =>
       }
       if (outcome === 'stored') lane.commit()
       else lane.rollback()
-      idle.push(lane)
+      // A chain closed by its final checkpoint is over: a call after the close starts a new one.
+      if (!lane.finished) idle.push(lane)
     },
     takeIdle: () => idle.splice(0),
   }

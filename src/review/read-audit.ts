@@ -81,7 +81,9 @@ function throughSocket(config: AuthtrailConfig, holder: LockHolder): ReviewSourc
     inserted: async (filter, afterId) => (await ask<{ rows: AuditRow[] }>({ op: 'inserted', filter, afterId })).rows,
     stats: async (filter, top) => (await ask<{ stats: AuditStats }>({ op: 'stats', filter, ...(top !== undefined ? { top } : {}) })).stats,
     record: async (event) => {
-      await ask({ op: 'record', event })
+      // What was read, and by whom: the app makes the event itself (its own id and time).
+      const { action, filter, rows } = event.access!
+      await ask({ op: 'record', access: { action, filter, rows }, account: event.username, host: event.host })
     },
     close: async () => {},
   }

@@ -31,14 +31,17 @@ export async function recordThroughProcedure(client: SqlClient, config: Authtrai
  * The AUDIT_ACCESS event of a command-line read: the user is the operating-system account that ran it
  * (the CLI has no signed-in user; the database account is often shared), the host is the machine.
  */
-export function cliAccessEvent(access: Omit<AuditAccess, 'channel'>, now: number = Date.now()): AuditEvent {
-  let account = ''
+export function cliAccessEvent(access: Omit<AuditAccess, 'channel'>, now: number = Date.now(), account: string = osAccount(), host: string = os.hostname()): AuditEvent {
+  const event = detachedEvent('AUDIT_ACCESS', now, '', { ...NO_USER, username: account }, '', '')
+  return { ...event, host, access: { ...access, channel: 'cli' } }
+}
+
+/** The operating-system account running this process. */
+export function osAccount(): string {
   try {
-    account = os.userInfo().username
+    return os.userInfo().username
   } catch {
     // No passwd entry for this uid (some containers): the uid itself still says who.
-    account = `uid ${process.getuid?.() ?? '?'}`
+    return `uid ${process.getuid?.() ?? '?'}`
   }
-  const event = detachedEvent('AUDIT_ACCESS', now, '', { ...NO_USER, username: account }, '', '')
-  return { ...event, host: os.hostname(), access: { ...access, channel: 'cli' } }
 }

@@ -51,6 +51,18 @@ for (const db of DATABASES.filter((d) => d.name !== 'mariadb')) {
       expect(await verify()).toEqual([])
     })
 
+    it('a delivery after a chain\'s final checkpoint starts a new chain, so nothing follows a final checkpoint', async () => {
+      const sink = await chainedSink(ns.client, ns.proc, keys.privatePem)
+      await sink.deliver(logins(3, 'early'))
+      await sink.close()
+      // A late event, say a CLI read recorded through the app's socket while it shuts down.
+      await sink.deliver(logins(1, 'late'))
+      await sink.close()
+      const chains = new Set((await links()).map((l) => l.chain_id))
+      expect(chains.size).toBe(2)
+      expect(await verify()).toEqual([])
+    })
+
     it('an event the procedure refuses, retried and then parked, takes no seq: no deletion is reported', async () => {
       await ns.admin(`CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN IF NEW.username = 'poison' THEN RAISE EXCEPTION 'poison refused'; END IF; RETURN NEW; END $$;

@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import type { Logger } from '../../logger.js'
@@ -30,11 +29,16 @@ export interface EmbeddedStoreOptions {
   readonly logger?: Logger
 }
 
-/** Unix socket paths are limited to about 100 bytes; a long data dir gets a socket in the temp dir. */
-function socketPath(dir: string): string {
+/**
+ * Where the query socket goes: in the store's directory (private to its owner), or, since unix socket
+ * paths are limited to about 100 bytes, in a private directory made anew in the temp dir (a fixed name
+ * there could be taken by another user first). The lock file says where it is.
+ */
+function socketPath(dir: string): { socket: string; remove(): void } {
   const inDir = path.join(dir, 'authtrail.sock')
-  if (Buffer.byteLength(inDir) < 100) return inDir
-  return path.join(os.tmpdir(), `authtrail-${createHash('sha256').update(dir).digest('hex').slice(0, 16)}.sock`)
+  if (Buffer.byteLength(inDir) < 100) return { socket: inDir, remove: () => {} }
+  const privateDir = mkdtempSync(path.join(os.tmpdir(), 'authtrail-'))
+  return { socket: path.join(privateDir, 'authtrail.sock'), remove: () => rmSync(privateDir, { recursive: true, force: true }) }
 }
 
 /**
@@ -43,8 +47,13 @@ function socketPath(dir: string): string {
  * directory is in use.
  */
 export async function openEmbeddedStore(options: EmbeddedStoreOptions): Promise<EmbeddedStore> {
-  const socket = options.serve ? socketPath(options.dir) : ''
-  const release = acquireLock(options.dir, socket)
+  const place = options.serve ? socketPath(options.dir) : { socket: '', remove: () => {} }
+  const { socket } = place
+  const locked = acquireLock(options.dir, socket)
+  const release = (): void => {
+    locked()
+    place.remove()
+  }
   let store: DatabaseWorker
   try {
     store = await startDatabaseWorker(

@@ -3,13 +3,13 @@
  * because PGlite runs SQL on the calling thread and must stay off the event loop that answers logins.
  * While an app holds the store it also answers the CLI's queries over a unix socket.
  */
-import { rmSync } from 'node:fs'
+import { chmodSync, rmSync } from 'node:fs'
 import net from 'node:net'
 import { PGlite } from '@electric-sql/pglite'
 import { answerStoreRequest } from '../../review/store-requests.js'
 import type { StoreRequest } from '../../review/store-requests.js'
 import type { SqlClient } from '../sql-client.js'
-import type { AuditEvent } from '../../types.js'
+import type { SocketAccess } from '../../review/store-requests.js'
 
 /** The embedded store to open, as the main thread describes it. */
 export interface EmbeddedInit {
@@ -29,24 +29,31 @@ export interface EmbeddedInit {
 export interface PgliteDatabase {
   readonly client: SqlClient
   exec(sql: string): Promise<void>
+  /** Stops answering the CLI (before the sink's last writes at close: nothing may come after them). */
+  stopServing(): Promise<void>
 }
+
+/** Longest a connection to the socket may take to send its request: an idle one must not hold up shutdown. */
+const REQUEST_TIMEOUT_MS = 10_000
 
 /**
  * Opens PGlite in `init.dir` on this thread, installs the shipped SQL if asked, and serves the socket.
  * `recorder` gives the way to store the CLI's AUDIT_ACCESS events (the app's sink, once it exists).
  */
-export async function openPgliteDatabase(init: EmbeddedInit, recorder: () => ((event: AuditEvent) => Promise<void>) | undefined = () => undefined): Promise<PgliteDatabase> {
+export async function openPgliteDatabase(init: EmbeddedInit, recorder: () => ((access: SocketAccess) => Promise<void>) | undefined = () => undefined): Promise<PgliteDatabase> {
   const db = await PGlite.create({ dataDir: init.dir })
-  let server: net.Server | undefined
+  let serving: { stop(): Promise<void> } | undefined
+  const stopServing = async (): Promise<void> => {
+    const current = serving
+    serving = undefined
+    await current?.stop()
+  }
   const client: SqlClient = {
     dialect: 'postgres',
     description: `the embedded store ${init.dir}`,
     query: async <Row>(text: string, params: readonly unknown[] = []) => (await db.query<Row>(text, params as unknown[])).rows,
     async close() {
-      if (server) {
-        await new Promise<void>((resolve) => server!.close(() => resolve()))
-        rmSync(init.socket!, { force: true })
-      }
+      await stopServing()
       await db.close()
     },
   }
@@ -57,7 +64,7 @@ export async function openPgliteDatabase(init: EmbeddedInit, recorder: () => ((e
       await db.exec(init.installSql)
       await db.exec('SET search_path TO DEFAULT')
     }
-    if (init.socket !== undefined) server = await serve(init.socket, (request) => answerStoreRequest(client, init.table, request, recorder()))
+    if (init.socket !== undefined) serving = await serve(init.socket, (request) => answerStoreRequest(client, init.table, request, recorder()))
   } catch (err) {
     await db.close()
     throw err
@@ -67,16 +74,22 @@ export async function openPgliteDatabase(init: EmbeddedInit, recorder: () => ((e
     exec: async (sql) => {
       await db.exec(sql)
     },
+    stopServing,
   }
 }
 
 /**
  * One JSON request line in, one JSON reply line out; the requests are src/review/store-requests.ts
- * (reads, and AUDIT_ACCESS records through the logging procedure: nothing else can write).
+ * (reads, and AUDIT_ACCESS records through the app's sink: nothing else can write). The socket is made
+ * readable by its owner only (its directory is private too, see embedded-store.ts).
  */
-function serve(socket: string, answer: (request: StoreRequest) => Promise<unknown>): Promise<net.Server> {
+async function serve(socket: string, answer: (request: StoreRequest) => Promise<unknown>): Promise<{ stop(): Promise<void> }> {
   rmSync(socket, { force: true })
+  const connections = new Set<net.Socket>()
   const server = net.createServer((connection) => {
+    connections.add(connection)
+    connection.once('close', () => connections.delete(connection))
+    connection.setTimeout(REQUEST_TIMEOUT_MS, () => connection.destroy())
     let buffered = ''
     connection.setEncoding('utf8')
     connection.on('data', (chunk: string) => {
@@ -88,6 +101,8 @@ function serve(socket: string, answer: (request: StoreRequest) => Promise<unknow
       }
       const line = buffered.slice(0, newline)
       connection.removeAllListeners('data')
+      // The request is in: answering may take long (a large page), which is not the client's doing.
+      connection.setTimeout(0)
       void (async () => {
         try {
           connection.end(JSON.stringify(await answer(JSON.parse(line) as StoreRequest)) + '\n')
@@ -98,8 +113,17 @@ function serve(socket: string, answer: (request: StoreRequest) => Promise<unknow
     })
     connection.on('error', () => connection.destroy())
   })
-  return new Promise((resolve, reject) => {
+  await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    server.listen(socket, () => resolve(server))
+    server.listen(socket, () => resolve())
   })
+  chmodSync(socket, 0o600)
+  return {
+    async stop() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      for (const connection of connections) connection.destroy()
+      await closed
+      rmSync(socket, { force: true })
+    },
+  }
 }

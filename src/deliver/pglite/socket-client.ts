@@ -1,5 +1,4 @@
 import net from 'node:net'
-import type { AuditFilter, AuditRow } from '../../review/audit-query.js'
 
 /**
  * Sends one request to the process holding an embedded store, over the unix socket its lock file names
@@ -27,9 +26,4 @@ export function askThroughSocket<Reply>(socket: string, request: unknown, timeou
       }
     })
   })
-}
-
-/** Asks for audit rows through the socket. */
-export async function queryThroughSocket(socket: string, filter: AuditFilter, timeoutMs = 10_000): Promise<AuditRow[]> {
-  return (await askThroughSocket<{ rows?: AuditRow[] }>(socket, { op: 'query', filter }, timeoutMs)).rows ?? []
 }

@@ -37,7 +37,8 @@ export function readLockHolder(dir: string): LockHolder | undefined {
  * Takes the lock of `dir` for this process, or throws naming the holder. Returns the release function.
  */
 export function acquireLock(dir: string, socket: string): () => void {
-  mkdirSync(dir, { recursive: true })
+  // Private to its owner: it holds the audit trail, the session key file and the query socket.
+  mkdirSync(dir, { recursive: true, mode: 0o700 })
   const file = path.join(dir, LOCK_FILE)
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
