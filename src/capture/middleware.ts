@@ -1,4 +1,5 @@
 import type { AuditEvent, AuditEventType, UserProfile } from '../types.js'
+import { PROFILE_FIELDS } from '../describe/event-xml.js'
 import type { Logger } from '../logger.js'
 import { hookPassport } from './passport-hooks.js'
 import type { PassportLike, StrategyLike } from './passport-hooks.js'
@@ -100,6 +101,25 @@ function defaultProfile(user: unknown): UserProfile {
 }
 
 /**
+ * What the app's `username`/`userId` functions return, as text: a number id, or a BigInt that
+ * JSON.stringify would refuse, must not keep an event out of the spool.
+ */
+function asText(value: unknown): string {
+  return typeof value === 'string' ? value : value === undefined || value === null ? '' : String(value)
+}
+
+/** The app's profile, kept to the `<sessioncontext>` fields, each as text (see {@link asText}). */
+function profileOf(given: unknown): UserProfile {
+  if (given === null || typeof given !== 'object') return {}
+  const profile: Record<string, string> = {}
+  for (const name of PROFILE_FIELDS) {
+    const value = (given as Record<string, unknown>)[name]
+    if (value !== undefined && value !== null && typeof value !== 'object' && typeof value !== 'function') profile[name] = String(value)
+  }
+  return profile
+}
+
+/**
  * Reads submitted form fields passport-local style (`user[name]` reads `body.user.name`). Field names
  * are split into paths once: they are read on every login attempt, and strategies use a handful.
  */
@@ -172,7 +192,7 @@ export function createCapture(options: CaptureOptions): Capture {
 
   const submitted = fieldReader()
   const userFacts = (user: unknown): UserFacts =>
-    user === undefined || user === null ? NO_USER : { username: username(user), userId: userId(user), profile: profile(user) }
+    user === undefined || user === null ? NO_USER : { username: asText(username(user)), userId: asText(userId(user)), profile: profileOf(profile(user)) }
 
   const watch = createSessionWatch({
     ledger: options.ledger,

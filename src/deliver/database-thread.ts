@@ -12,7 +12,7 @@ import { createSessionSeal } from '../capture/session-seal.js'
 import { cliAccessEvent } from '../review/record-access.js'
 import { createDescriber } from '../describe/event-xml.js'
 import type { AuditEvent, Sink } from '../types.js'
-import type { DatabaseThreadInit, DatabaseThreadReady } from './database-worker.js'
+import type { DatabaseThreadInit, DatabaseThreadReady, ServerInit } from './database-worker.js'
 import { createMariadbClient } from './mariadb/mariadb-client.js'
 import { resolveMariadbTable } from './mariadb/mariadb-procedure.js'
 import { openProcedureSink } from './open-procedure-sink.js'
@@ -21,6 +21,9 @@ import { createPostgresClient } from './postgres/postgres-client.js'
 import { openChainedCalls } from './postgres/postgres-chain.js'
 import { keepPartitions } from './postgres/postgres-procedure.js'
 import type { SqlClient } from './sql-client.js'
+import { isUnavailable, redactUrl } from './sql-client.js'
+import { splitName } from './procedure-sink.js'
+import { ConfigError } from '../config/load-config.js'
 import { toWireError } from './worker-thread.js'
 import type { WorkerLog } from './worker-thread.js'
 
@@ -68,16 +71,81 @@ async function open(): Promise<Opened> {
   }
 }
 
-const opened = open()
+/**
+ * The thread's database: open, or (an app whose server did not answer at start) still being waited
+ * for, or failed for good (a store in use, a bad configuration found on opening).
+ */
+type State = { readonly open: Opened } | { readonly waiting: Error } | { readonly failed: unknown }
+let state: State | undefined
+let retry: NodeJS.Timeout | undefined
+let closed = false
+
+/**
+ * An app must start, and its logins go on, while its audit database is down (events wait in the
+ * spool): opening is retried with backoff, and every call meanwhile fails as an outage. A procedure
+ * still missing once the server answers is said, and waited for too, rather than dropping events.
+ */
+function waitForDatabase(err: unknown, attempt: number): void {
+  state = { waiting: err instanceof Error ? err : new Error(String(err)) }
+  const delay = Math.min(30_000, 1000 * 2 ** Math.min(attempt, 5))
+  log(attempt === 0 || !isUnavailable(err) ? 'error' : 'warn', `${(err as Error).message}; trying again in ${delay / 1000} s, events wait in the spool meanwhile`)
+  retry = setTimeout(() => {
+    retry = undefined
+    void attemptOpen(attempt + 1)
+  }, delay)
+}
+
+async function attemptOpen(attempt: number): Promise<void> {
+  if (closed) return
+  try {
+    const db = await open()
+    // At start a missing procedure is the app's to report, with the file and key; later it is waited for.
+    if (attempt > 0 && init.proc !== undefined && !db.sink) {
+      await db.client.close()
+      throw new ConfigError(`authtrail: the procedure ${init.proc} (security.logging.proc) is not in ${db.client.description}; deploy procedures/ first`)
+    }
+    if (closed) return void (await db.client.close())
+    state = { open: db }
+    if (attempt > 0) log('info', `${db.client.description} answers again: delivering what waited in the spool`)
+  } catch (err) {
+    const server = init.connection.kind !== 'embedded' && init.proc !== undefined
+    if (server && (attempt > 0 || (isUnavailable(err) && !(err instanceof ConfigError)))) waitForDatabase(err, attempt)
+    else state = { failed: err }
+  }
+}
+
+const opened = attemptOpen(0)
 const seal = init.sessionKey === undefined ? undefined : createSessionSeal(Buffer.from(init.sessionKey))
-// A failed start is reported through 'ready'; it must not also surface as an unhandled rejection.
-opened.catch(() => {})
+
+/** What a call meets while the database is waited for: an outage, which the outbox and the ledger retry. */
+function notYet(waiting: Error): Error {
+  return Object.assign(new Error(`authtrail: the audit database is not reachable yet (${waiting.message})`), { code: 'AUTHTRAIL_WAITING' })
+}
+
+/** The guessed answer to 'ready' while the database is waited for: the names as configured. */
+function waitingReady(): DatabaseThreadReady {
+  const connection = init.connection as ServerInit
+  const dialect = connection.kind === 'postgres' ? 'postgres' : 'mariadb'
+  const { schema, name } = splitName(init.table)
+  // MariaDB resolves a qualified name against the server; until it answers, it is taken as written.
+  const table = dialect === 'postgres' ? init.table : schema === undefined ? `\`${name}\`` : `\`${schema}\`.\`${name}\``
+  const description = redactUrl(connection.url)
+  return { dialect, description, table, sink: init.proc === undefined ? undefined : `${init.proc} in ${description}`, waiting: true }
+}
 
 async function handle(op: string, payload: any): Promise<unknown> {
-  const db = await opened
+  await opened
+  const current = state!
+  if (op === 'close') return close(current)
+  if ('failed' in current) throw current.failed
+  if ('waiting' in current) {
+    if (op === 'ready') return waitingReady()
+    throw notYet(current.waiting)
+  }
+  const db = current.open
   switch (op) {
     case 'ready':
-      return { dialect: db.client.dialect, description: db.client.description, table: db.table, sink: db.sink?.description } satisfies DatabaseThreadReady
+      return { dialect: db.client.dialect, description: db.client.description, table: db.table, sink: db.sink?.description, waiting: false } satisfies DatabaseThreadReady
     case 'query':
       return db.client.query(payload.text, payload.params)
     case 'exec':
@@ -91,16 +159,22 @@ async function handle(op: string, payload: any): Promise<unknown> {
       const { rows, replace } = JSON.parse(payload as string) as { rows: LedgerAdd[]; replace: boolean }
       return insertLedgerRows(db.client, sessionLedgerTable(db.client.dialect, db.table), seal, rows, replace)
     }
-    case 'close':
-      db.stopPartitions()
-      // No CLI request may reach the sink after its final checkpoints are written.
-      await stopServing()
-      // The sink's close writes each chain's final checkpoint (tamper evidence) before the connections go.
-      await db.sink?.close()
-      return db.client.close()
     default:
       throw new Error(`authtrail: unknown database thread operation ${op}`)
   }
+}
+
+async function close(current: State): Promise<void> {
+  closed = true
+  clearTimeout(retry)
+  if (!('open' in current)) return
+  const db = current.open
+  db.stopPartitions()
+  // No CLI request may reach the sink after its final checkpoints are written.
+  await stopServing()
+  // The sink's close writes each chain's final checkpoint (tamper evidence) before the connections go.
+  await db.sink?.close()
+  await db.client.close()
 }
 
 parentPort!.on('message', ({ id, op, payload }: { id: number; op: string; payload: unknown }) => {

@@ -39,6 +39,11 @@ export interface DatabaseThreadReady {
   readonly table: string
   /** The sink's description, or undefined when the database has no such procedure. */
   readonly sink: string | undefined
+  /**
+   * The server did not answer at start (an app only): the names are as configured, not yet checked, and
+   * every call fails as an outage until the thread has connected.
+   */
+  readonly waiting: boolean
 }
 
 /** A database opened in its own thread, as the main thread uses it. */
@@ -80,15 +85,23 @@ export async function startDatabaseWorker(init: DatabaseThreadInit, logger?: Log
     await current.worker.terminate()
     throw err
   }
+  if (ready.waiting) logger?.warn(`${ready.description} does not answer; authtrail starts anyway and keeps trying: logins go on, their events wait in the spool`)
 
   let closing: Promise<void> | undefined
   let restarting: Promise<void> | undefined
   const restart = (): Promise<void> =>
     (restarting ??= (async () => {
-      logger?.error(`${current.rpc.failed!.message}; starting it again`)
+      logger?.error(`${current.rpc.failed!.message.replace(/^authtrail: /, '')}; starting it again`)
       await current.worker.terminate()
-      current = launch()
-      await current.rpc.call('ready')
+      const next = launch()
+      current = next
+      try {
+        await next.rpc.call('ready')
+      } catch (err) {
+        // A thread that could not open is ended, so that a later call starts another one.
+        await next.worker.terminate()
+        throw err
+      }
     })().finally(() => (restarting = undefined)))
 
   const call = async <T>(op: string, payload?: unknown): Promise<T> => {

@@ -17,6 +17,9 @@ export interface SqlClient {
  * park events because the database is down.
  */
 export function isUnavailable(err: unknown): boolean {
+  // A bug (a TypeError from a value that cannot be serialised, say) is not an outage: waiting would
+  // hold every event back for ever; as a refusal, only that batch's events are retried, then parked.
+  if (err instanceof TypeError || err instanceof RangeError || err instanceof SyntaxError || err instanceof ReferenceError) return false
   const e = err as { code?: unknown; sqlState?: unknown; fatal?: unknown; errno?: unknown }
   // mysql2: a fatal error closed the connection; a protocol error has no SQLSTATE of its own.
   if (e.fatal === true) return true

@@ -42,7 +42,10 @@ export function siblingModule(base: string, name: string): URL {
  */
 export interface WireError {
   readonly message: string
-  /** `ConfigError` is rebuilt as one, so that a configuration found wrong in the thread reads as such. */
+  /**
+   * `ConfigError` is rebuilt as one, so that a configuration found wrong in the thread reads as such, and
+   * so are the built-in errors that mean a bug rather than an outage (see isUnavailable).
+   */
   readonly name?: string
   readonly code?: unknown
   readonly sqlState?: unknown
@@ -52,13 +55,15 @@ export interface WireError {
   readonly failed?: ReadonlyArray<readonly [string, WireError]>
 }
 
+const BUILT_IN_ERRORS = [TypeError, RangeError, SyntaxError, ReferenceError] as const
+
 /** For the worker's side: what of an error to send. */
 export function toWireError(err: unknown): WireError {
   if (!(err instanceof Error)) return { message: String(err) }
   const { code, sqlState, errno, fatal, permanent } = err as Error & Record<string, unknown>
   return {
     message: err.message,
-    ...(err instanceof ConfigError ? { name: 'ConfigError' } : {}),
+    ...(err instanceof ConfigError || BUILT_IN_ERRORS.some((type) => err.constructor === type) ? { name: err.name } : {}),
     ...(code !== undefined ? { code } : {}),
     ...(sqlState !== undefined ? { sqlState } : {}),
     ...(errno !== undefined ? { errno } : {}),
@@ -73,7 +78,7 @@ export function fromWireError(wire: WireError): Error {
   const { message, failed, name, ...fields } = wire
   const err = failed
     ? new DeliveryError(message, new Map(failed.map(([id, e]) => [id, fromWireError(e)])))
-    : name === 'ConfigError' ? new ConfigError(message) : new Error(message)
+    : name === 'ConfigError' ? new ConfigError(message) : new (BUILT_IN_ERRORS.find((type) => type.name === name) ?? Error)(message)
   return Object.assign(err, fields)
 }
 
@@ -98,7 +103,8 @@ export function workerRpc(worker: Worker, what: string, onLog?: (log: WorkerLog)
   let failed: Error | undefined
   const pending = new Map<number, { resolve: (value: unknown) => void; reject: (err: Error) => void }>()
   const failAll = (err: Error): void => {
-    failed = err
+    // The first failure is the cause (an uncaught error); the exit that follows it says less.
+    failed ??= err
     for (const { reject } of pending.values()) reject(err)
     pending.clear()
   }
@@ -112,8 +118,9 @@ export function workerRpc(worker: Worker, what: string, onLog?: (log: WorkerLog)
     if (message.error) request.reject(fromWireError(message.error))
     else request.resolve(message.result)
   })
-  worker.on('error', failAll)
   worker.on('exit', (code) => failAll(new Error(`authtrail: ${what}'s worker thread exited (code ${code})`)))
+  // An uncaught error in the thread: its message is what the app's log should show.
+  worker.on('error', (err) => failAll(Object.assign(new Error(`authtrail: ${what}'s worker thread failed: ${err.message}`), { code: 'AUTHTRAIL_THREAD' })))
   return {
     call<T>(op: string, payload?: unknown): Promise<T> {
       if (failed) return Promise.reject(failed)

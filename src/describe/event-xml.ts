@@ -110,7 +110,7 @@ export function buildDataXml(event: AuditEvent, client: ClientInfo): string {
   }
 }
 
-const PROFILE_FIELDS = ['email', 'fullusername', 'phone', 'snils', 'firstname', 'lastname', 'middlename', 'gender', 'birthdate', 'birthplace'] as const satisfies ReadonlyArray<keyof UserProfile>
+export const PROFILE_FIELDS = ['email', 'fullusername', 'phone', 'snils', 'firstname', 'lastname', 'middlename', 'gender', 'birthdate', 'birthplace'] as const satisfies ReadonlyArray<keyof UserProfile>
 
 /**
  * Showcase's `<sessioncontext>`, children in Showcase's order. Two children are authtrail's own, after

@@ -106,7 +106,7 @@ for (const db of DATABASES) {
 }
 
 describe.skipIf(postgres.unavailable !== undefined)('the database thread when PostgreSQL is unreachable', () => {
-  it('fails a delivery as an outage, not as a refusal of the events', async () => {
+  it('fails a delivery as an outage, not as a refusal of the events, through a thread restart, until the database is back', async () => {
     const ns = await postgres.create()
     const proxy = await tcpProxy(Number(new URL(POSTGRES_URL).port || 5432))
     const project = tempProject()
@@ -120,6 +120,10 @@ describe.skipIf(postgres.unavailable !== undefined)('the database thread when Po
       expect(failure).toBeInstanceOf(Error)
       expect(failure).not.toBeInstanceOf(DeliveryError)
       expect(isUnavailable(failure)).toBe(true)
+      // The thread dies during the outage: the one started in its place waits for the database too.
+      await database.thread.terminate()
+      await expect(database.sink!.deliver([auditEvent('LOGIN')])).rejects.toSatisfy(isUnavailable)
+      await eventually(async () => expect(await database!.sink!.deliver([auditEvent('LOGIN')]).catch((err: Error) => err.message)).toMatch(/not reachable yet/), 20_000, 200)
       await proxy.up()
       await eventually(() => database!.sink!.deliver([auditEvent('LOGIN', { username: 'back' })]), 20_000, 200)
       expect((await queryAudit(ns.client, ns.table, {})).map((r) => r.username)).toEqual(['back'])

@@ -22,6 +22,36 @@ describe.skipIf(postgres.unavailable !== undefined)('delivery faults against Pos
     return { total: Number(row!.total), events: Number(row!.events) }
   }
 
+  it('starts while the database is down, answers logins, and stores their events and sessions once it is up', async () => {
+    const proxy = await tcpProxy(Number(new URL(POSTGRES_URL).port || 5432))
+    await proxy.down()
+    const url = POSTGRES_URL.replace(/:\d+\//, `:${proxy.port}/`)
+    const project = tempProject({ ...ns.properties, 'security.logging.db': url, 'security.logging.bruteforce.ip.attempts': '0' })
+    const app = await startDemoProcess(project.dir, { SESSION_TIMEOUT_SECONDS: '4' })
+    try {
+      expect(app.output()).toMatch(/does not answer; authtrail starts anyway/)
+      const failed = await client(app.url).post('/login', { username: 'early-bird', password: 'x' })
+      const ok = await client(app.url).post('/login', { username: 'alice', password: 'wonderland' })
+      expect([failed.status, ok.location]).toEqual([302, '/'])
+      await sleep(1500)
+      expect((await counts()).total).toBe(0)
+      await proxy.up()
+      await eventually(async () => {
+        const rows = await ns.client.query<{ type: string; username: string }>(`SELECT type, username FROM ${ns.table} WHERE type IN ('LOGIN', 'LOGINERROR') ORDER BY type`)
+        expect(rows).toEqual([{ type: 'LOGIN', username: 'alice' }, { type: 'LOGINERROR', username: 'early-bird' }])
+      }, 45_000, 250)
+      // The session logged in while the database was down is in the ledger: its timeout is reported.
+      await eventually(async () => {
+        const rows = await ns.client.query<{ username: string }>(`SELECT username FROM ${ns.table} WHERE type = 'SESSIONTIMEOUT'`)
+        expect(rows.map((r) => r.username)).toEqual(['alice'])
+      }, 45_000, 250)
+    } finally {
+      expect(await app.stop()).toBe(0)
+      await proxy.close()
+      project.remove()
+    }
+  }, 120_000)
+
   it('keeps every login working through a 30 s database outage and stores every event once it is back', async () => {
     const proxy = await tcpProxy(Number(new URL(POSTGRES_URL).port || 5432))
     const url = POSTGRES_URL.replace(/:\d+\//, `:${proxy.port}/`)
