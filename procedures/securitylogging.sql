@@ -234,7 +234,7 @@ CREATE TABLE IF NOT EXISTS securitylog_session (
   expires_at          timestamptz NOT NULL,        -- idle expiry as last known
   absolute_expires_at timestamptz,                 -- login_time + the absolute lifetime, when configured
   due_at              timestamptz NOT NULL,        -- the earlier of the two: what the sweep looks at
-  ended               text,                        -- 'timeout' once confirmed, until the event is spooled
+  ended               text,                        -- 'timeout', 'absolute' or 'lost@<when, base 36>' once confirmed, until the event is spooled
   claimed_by          text,
   claimed_until       timestamptz
 );

@@ -89,6 +89,14 @@ export interface Authtrail {
   close(timeoutMs?: number): Promise<void>
 }
 
+/** Waits for `step`, at most `ms`; says so when it gives up (the step goes on in the background). */
+async function within(step: Promise<unknown>, ms: number, onTimeout: () => void): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  const timedOut = await Promise.race([step.then(() => false, () => false), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), ms)))])
+  clearTimeout(timer)
+  if (timedOut) onTimeout()
+}
+
 const IDLE_METRICS: OutboxMetrics = Object.freeze({ queued: 0, inMemory: 0, inFlight: 0, delivered: 0, sinkErrors: 0, parked: 0, oldestPendingTime: undefined, lastError: undefined })
 
 /**
@@ -288,12 +296,14 @@ async function start(options: AuthtrailOptions, config: AuthtrailConfig, deliver
       if (!delivery.read) throw new Error(`authtrail: ${config.proc} is a script procedure; there is no audit table to read`)
       return delivery.read(filter)
     },
-    close(timeoutMs) {
+    close(timeoutMs = 10_000) {
+      // Each step is bounded: a database that hangs must not keep the app from shutting down.
+      const bounded = (step: Promise<unknown>, what: string) => within(step, timeoutMs, () => logger.warn(`gave up waiting for ${what} after ${timeoutMs} ms`))
       closing ??= (async () => {
-        capture.stop()
+        await bounded(capture.stop(), 'the session sweep under way')
         // A last exchange of failed-login counts may still record a LOCKOUT: before the outbox closes.
-        await bruteforce?.stop().catch((err: Error) => logger.warn(`could not share the last failed-login counts: ${err.message}`))
-        await ledger.close().catch((err) => logger.warn(`could not write new sessions to the session ledger ${ledger.description}: ${(err as Error).message}`))
+        await bounded(bruteforce?.stop().catch((err: Error) => logger.warn(`could not share the last failed-login counts: ${err.message}`)) ?? Promise.resolve(), 'the last failed-login counts')
+        await bounded(ledger.close().catch((err) => logger.warn(`could not write new sessions to the session ledger ${ledger.description}: ${(err as Error).message}`)), 'the session ledger')
         if (gap) {
           // The spool never came back: the gap is recorded from memory before the queue drains.
           closeGap()

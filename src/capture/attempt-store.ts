@@ -62,6 +62,8 @@ export function createMemoryAttemptStore(): AttemptStore {
         buckets.set(key, of)
       }
       const counts = new Map<string, number>()
+      // A Set: a spray of random names makes tens of thousands of watched keys.
+      const watched = new Set(request.watch)
       for (const [key, of] of buckets) {
         let n = 0
         for (const [bucket, count] of of) {
@@ -69,7 +71,7 @@ export function createMemoryAttemptStore(): AttemptStore {
           else of.delete(bucket)
         }
         if (of.size === 0) buckets.delete(key)
-        if (request.watch.includes(key)) counts.set(key, n)
+        if (watched.has(key)) counts.set(key, n)
       }
       const created: Array<{ key: string; attempts: number; until: number }> = []
       for (const [key, n] of counts) {

@@ -213,13 +213,16 @@ export function createBruteForceGuard(options: BruteForceOptions): BruteForceGua
       const c = counters.get(key)
       const before = c ? count(c) : 0
       counters.delete(key)
-      if (c) resets.push(key)
+      // Reset in the shared store even without a local count: the failures may have been another instance's.
+      resets.push(key)
       return before
     },
     sync,
     async stop() {
       clearInterval(timer)
       await sync()
+      // A sync asked for while one ran starts when it ends: its LOCKOUT must come before the outbox closes.
+      while (running) await running
       await options.store.close()
     },
   }

@@ -63,7 +63,8 @@ export interface Capture {
   readonly sessions: () => number
   /** Checks due sessions now instead of waiting for the timer (tests, shutdown). */
   readonly sweep: () => Promise<void>
-  readonly stop: () => void
+  /** Removes the hooks at once; resolves once a sweep under way has finished. */
+  readonly stop: () => Promise<void>
   /** The user passport put on a request (after `passport.session()`), undefined when nobody is signed in. */
   readonly userOf: (req: unknown) => unknown
   /** The login name authtrail records for a user object (the `username` option). */
@@ -224,7 +225,10 @@ export function createCapture(options: CaptureOptions): Capture {
           // A successful login's password is scrubbed too: a User-Agent or a query parameter may hold it.
           const password = submitted(req, (req[STRATEGY] as StrategyLike | undefined)?._passwordField ?? 'password')
           const captured = captureEvent('LOGIN', req, auditSessionId, facts, limits, password === undefined ? undefined : { method: '', message: '', password })
-          const priorFailures = options.bruteforce?.succeeded(captured.username) ?? 0
+          // Failures were counted by the name that was typed, which may not be the user object's (an email).
+          const typed = req[STRATEGY] ? storedIdentity(req, submitted(req, (req[STRATEGY] as StrategyLike)._usernameField ?? 'username') ?? '', limits, password).username : ''
+          const guard = options.bruteforce
+          const priorFailures = guard ? Math.max(guard.succeeded(captured.username), typed !== '' && typed !== captured.username ? guard.succeeded(typed) : 0) : 0
           const event = priorFailures > 0 ? { ...captured, priorFailures } : captured
           if (!record(event, options.strict) && options.strict) {
             return Object.assign(new Error('Login refused: the audit trail cannot record it right now (authtrail strict mode). Try again shortly.'), {
@@ -317,9 +321,9 @@ export function createCapture(options: CaptureOptions): Capture {
     },
     sessions: watch.sessions,
     sweep: watch.sweep,
-    stop() {
-      watch.stop()
+    async stop() {
       for (const unhook of unhooks.splice(0)) unhook()
+      await watch.stop()
     },
   }
 }

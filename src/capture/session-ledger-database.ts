@@ -3,7 +3,7 @@ import { hasTable, siblingTable } from '../deliver/sibling-table.js'
 import type { SqlClient } from '../deliver/sql-client.js'
 import { isUnavailable } from '../deliver/sql-client.js'
 import type { UserProfile } from '../types.js'
-import type { LedgerClaim, LedgerEntry, SessionEndKind, SessionLedger } from './session-ledger.js'
+import type { LedgerClaim, LedgerEntry, SessionEnded, SessionEndKind, SessionLedger } from './session-ledger.js'
 import type { SessionSeal } from './session-seal.js'
 import { insertLedgerRows, ledgerSql } from './session-ledger-rows.js'
 import type { LedgerAdd } from './session-ledger-rows.js'
@@ -48,6 +48,21 @@ async function retryDeadlocks<T>(statement: () => Promise<T>, attempts = 5): Pro
       await new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 20 * attempt))
     }
   }
+}
+
+/**
+ * The `ended` column once an end is confirmed: the kind, and for `lost` when it was found, in base 36
+ * (`lost@mid4r2kq`, within MariaDB's VARCHAR(16)); a timeout and the absolute lifetime take their time
+ * from the row itself.
+ */
+function endedText(kind: SessionEndKind, at: number): string {
+  return kind === 'lost' ? `lost@${at.toString(36)}` : kind
+}
+
+function endedOf(text: string | null): SessionEnded | undefined {
+  if (text === null) return undefined
+  const [kind, at] = text.split('@')
+  return { kind: kind as SessionEndKind, at: at === undefined || !/^[0-9a-z]+$/.test(at) ? undefined : parseInt(at, 36) }
 }
 
 /** Ledger rows written per statement, and the longest a login's row waits for others. */
@@ -267,7 +282,7 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
           // Sealed under another key: some other deployment's row, or edited. Left for its owner.
           continue
         }
-        const claim: LedgerClaim = { sessionId, entry: entryOf(row), ended: row.ended === null ? undefined : (row.ended as SessionEndKind) }
+        const claim: LedgerClaim = { sessionId, entry: entryOf(row), ended: endedOf(row.ended) }
         tokens.set(claim, token)
         claimed.push(claim)
       }
@@ -282,11 +297,11 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
       )
     },
 
-    async expire(claim, kind) {
+    async expire(claim, kind, at) {
       if (claim.ended !== undefined) return true
       const rows = await client.query(
         sql(() => `UPDATE ${table} SET ended = ${p()} WHERE session_id = ${p()} AND claimed_by = ${p()} AND ended IS NULL${pg ? ' RETURNING session_id' : ''}`),
-        [kind, claim.entry.auditSessionId, tokenOf(claim)],
+        [endedText(kind, at), claim.entry.auditSessionId, tokenOf(claim)],
       )
       return affected(rows) > 0
     },

@@ -28,7 +28,14 @@ export interface LedgerClaim {
    * Set when an earlier claimer confirmed how the session ended and then died before reporting it: the
    * store was already asked, the event only remains to be recorded.
    */
-  readonly ended: SessionEndKind | undefined
+  readonly ended: SessionEnded | undefined
+}
+
+/** How a session was confirmed ended, and when: a re-report gives the event the same time and id. */
+export interface SessionEnded {
+  readonly kind: SessionEndKind
+  /** Epoch ms it was confirmed; undefined for a row marked by an older authtrail. */
+  readonly at: number | undefined
 }
 
 /** How a watched session ended without a logout: idle expiry, the absolute lifetime, or the store dropping it early. */
@@ -59,8 +66,8 @@ export interface SessionLedger {
   claimDue(now: number, limit: number, leaseMs: number, sessionId?: string): Promise<LedgerClaim[]>
   /** The store still has the session: releases the claim with the store's expiry. */
   extend(claim: LedgerClaim, expiresAt: number): Promise<void>
-  /** Records how the session ended, before it is reported: resolves false when it was removed meanwhile (a logout won). */
-  expire(claim: LedgerClaim, kind: SessionEndKind): Promise<boolean>
+  /** Records how (and when) the session ended, before it is reported: resolves false when it was removed meanwhile (a logout won). */
+  expire(claim: LedgerClaim, kind: SessionEndKind, at: number): Promise<boolean>
   /** The expiry is recorded: the entry goes. */
   forget(claim: LedgerClaim): Promise<void>
   /** Sessions watched. */
@@ -72,7 +79,7 @@ export interface SessionLedger {
 interface MemoryRow {
   entry: LedgerEntry
   claimedUntil: number
-  ended: SessionEndKind | undefined
+  ended: SessionEnded | undefined
 }
 
 /** The ledger of one process, for script procedures (no database to share) and for tests. */
@@ -104,10 +111,10 @@ export function createMemoryLedger(): SessionLedger {
       const row = rows.get(claim.sessionId)
       if (row) rows.set(claim.sessionId, { entry: { ...row.entry, expiresAt }, claimedUntil: 0, ended: undefined })
     },
-    async expire(claim, kind) {
+    async expire(claim, kind, at) {
       const row = rows.get(claim.sessionId)
       if (!row) return false
-      row.ended = kind
+      row.ended = { kind, at }
       return true
     },
     async forget(claim) {

@@ -16,6 +16,8 @@ export interface StoredSession {
 export interface SessionEnd {
   readonly kind: SessionEndKind
   readonly entry: LedgerEntry
+  /** Epoch ms it was confirmed (kept in the ledger, so a re-report after a crash says the same). */
+  readonly at: number
 }
 
 export interface TimeoutWatchOptions {
@@ -40,7 +42,8 @@ export interface TimeoutWatchOptions {
 }
 
 export interface TimeoutWatch {
-  stop(): void
+  /** Stops the timer; resolves once a sweep or check under way has recorded what it found. */
+  stop(): Promise<void>
   /** Checks due sessions now, rather than at the next tick. */
   sweep(): Promise<void>
   /** Checks one session at once, whatever its expiry: a request arrived with its cookie and the store had no session. */
@@ -69,7 +72,8 @@ export function watchTimeouts(options: TimeoutWatchOptions): TimeoutWatch {
 
   const settle = async (store: SessionReader, claim: LedgerClaim, now: number): Promise<void> => {
     const { entry } = claim
-    let kind = claim.ended
+    let kind = claim.ended?.kind
+    const at = claim.ended?.at ?? now
     if (kind === undefined) {
       const session = await read(store, claim.sessionId)
       const alive = session !== null && session !== undefined && session.passport?.user !== undefined
@@ -86,10 +90,10 @@ export function watchTimeouts(options: TimeoutWatchOptions): TimeoutWatch {
       }
       kind = alive ? 'absolute' : entry.expiresAt <= now ? 'timeout' : 'lost'
       // Marked before the store is touched, so that the destroy below is not taken for the app's own.
-      if (!(await ledger.expire(claim, kind))) return // a logout or new login removed it meanwhile
+      if (!(await ledger.expire(claim, kind, at))) return // a logout or new login removed it meanwhile
     }
     if (kind === 'absolute') await destroy(store, claim.sessionId)
-    ended({ kind, entry })
+    ended({ kind, entry, at })
     await ledger.forget(claim)
   }
 
@@ -107,7 +111,10 @@ export function watchTimeouts(options: TimeoutWatchOptions): TimeoutWatch {
     }
   }
 
+  let stopped = false
+  const checks = new Set<Promise<void>>()
   const sweep = (): Promise<void> => {
+    if (stopped) return Promise.resolve()
     running ??= round()
       .catch((err) => error(`could not look for expired sessions in ${ledger.description}: ${(err as Error).message}; will retry`))
       .finally(() => (running = undefined))
@@ -119,8 +126,20 @@ export function watchTimeouts(options: TimeoutWatchOptions): TimeoutWatch {
     void sweep()
   }, options.intervalMs ?? 5000).unref()
   return {
-    stop: () => clearInterval(timer),
+    async stop() {
+      clearInterval(timer)
+      stopped = true
+      // A sweep records what it confirms: it must finish before the outbox closes, or its events arrive after.
+      await Promise.all([running, ...checks])
+    },
     sweep,
-    check: (sessionId) => round(sessionId).catch((err) => error(`could not check session for expiry: ${(err as Error).message}`)),
+    check(sessionId) {
+      if (stopped) return Promise.resolve()
+      const checking = round(sessionId)
+        .catch((err) => error(`could not check session for expiry: ${(err as Error).message}`))
+        .finally(() => checks.delete(checking))
+      checks.add(checking)
+      return checking
+    },
   }
 }

@@ -43,15 +43,16 @@ export interface SessionWatch {
   /** Sessions this process has put in the ledger and not seen end. */
   readonly sessions: () => number
   readonly sweep: () => Promise<void>
-  readonly stop: () => void
+  readonly stop: () => Promise<void>
 }
 
 /**
- * SESSIONTIMEOUT's event id is derived from the session and its expiry, so that an instance that takes
- * over a claim from one killed after recording it produces the same id, which the procedures ignore.
+ * The event id of an end the sweep found is derived from the session, how it ended and when, so that
+ * an instance that takes over a claim from one killed after recording it produces the same id (and the
+ * same time), which the procedures ignore.
  */
-function timeoutEventId(auditSessionId: string, expiresAt: number): string {
-  const hex = createHash('sha256').update(`SESSIONTIMEOUT\n${auditSessionId}\n${expiresAt}`).digest('hex')
+function endEventId(kind: string, auditSessionId: string, time: number): string {
+  const hex = createHash('sha256').update(`${kind}\n${auditSessionId}\n${time}`).digest('hex')
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${((parseInt(hex[16]!, 16) & 3) | 8).toString(16)}${hex.slice(17, 20)}-${hex.slice(20, 32)}`
 }
 
@@ -98,12 +99,12 @@ export function createSessionWatch(options: SessionWatchOptions): SessionWatch {
   const ended = (end: SessionEnd): void => {
     const { entry } = end
     if (end.kind === 'timeout') {
-      record({ ...detachedEvent('SESSIONTIMEOUT', entry.expiresAt, entry.auditSessionId, entry.user, entry.ip, entry.userAgent), id: timeoutEventId(entry.auditSessionId, entry.expiresAt) })
-    } else if (end.kind === 'absolute') {
-      sessionEnd(entry, entry.absoluteExpiresAt ?? Date.now(), `absolute session lifetime of ${options.absoluteMs / 1000} s reached`)
-    } else {
-      sessionEnd(entry, Date.now(), 'the session store no longer has the session, before its expiry')
+      record({ ...detachedEvent('SESSIONTIMEOUT', entry.expiresAt, entry.auditSessionId, entry.user, entry.ip, entry.userAgent), id: endEventId('SESSIONTIMEOUT', entry.auditSessionId, entry.expiresAt) })
+      return
     }
+    const time = end.kind === 'absolute' ? entry.absoluteExpiresAt ?? end.at : end.at
+    const reason = end.kind === 'absolute' ? `absolute session lifetime of ${options.absoluteMs / 1000} s reached` : 'the session store no longer has the session, before its expiry'
+    record({ ...detachedEvent('SESSIONEND', time, entry.auditSessionId, entry.user, entry.ip, entry.userAgent), message: reason, id: endEventId(`SESSIONEND ${end.kind}`, entry.auditSessionId, time) })
   }
 
   const timeouts = watchTimeouts({

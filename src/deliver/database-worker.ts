@@ -65,6 +65,9 @@ export interface DatabaseWorker {
 
 type Rpc = ReturnType<typeof workerRpc>
 
+/** Longest the thread may take to close its database (final checkpoints, pool shutdown). */
+const CLOSE_TIMEOUT_MS = 10_000
+
 /**
  * Opens a database in a worker thread (database-thread.ts). Throws what the thread met on opening
  * (an unreachable server, a store in use). A thread that dies later (a crash, running out of memory) is
@@ -118,9 +121,16 @@ export async function startDatabaseWorker(init: DatabaseThreadInit, logger?: Log
   const close = (): Promise<void> =>
     (closing ??= (async () => {
       await restarting?.catch(() => {})
+      let timer: NodeJS.Timeout | undefined
       try {
-        if (!current.rpc.failed) await current.rpc.call('close')
+        // A database that hangs must not keep the app from ending: the thread is ended regardless.
+        const gaveUp = new Promise<void>((resolve) => (timer = setTimeout(() => {
+          logger?.warn(`${what} did not close within ${CLOSE_TIMEOUT_MS} ms; its thread is ended`)
+          resolve()
+        }, CLOSE_TIMEOUT_MS)))
+        if (!current.rpc.failed) await Promise.race([current.rpc.call('close'), gaveUp])
       } finally {
+        clearTimeout(timer)
         await current.worker.terminate()
       }
     })())

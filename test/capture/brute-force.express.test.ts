@@ -57,6 +57,25 @@ describe('the brute-force guard on its own', () => {
     expect(g.succeeded('carol')).toBe(0)
     await g.stop()
   })
+
+  it('resets a user\'s failures in the shared store at a success, even when another instance counted them', async () => {
+    const store = createMemoryAttemptStore()
+    const clock = { t: Date.UTC(2026, 11, 1, 10) }
+    const make = () => createBruteForceGuard({ userAttempts: 3, ipAttempts: 0, windowMs: 60_000, blockMs: 30_000, block: true, syncMs: 60_000, store, record: () => {}, warn: () => {}, now: () => clock.t })
+    const [one, two] = [make(), make()]
+    one.failed('dave', '192.0.2.7', clock.t)
+    one.failed('dave', '192.0.2.7', clock.t)
+    await one.sync()
+    expect(two.succeeded('dave')).toBe(0)
+    await two.sync()
+    // One sync later (the documented lag), the first instance knows; were the two failures still
+    // counted, one more would lock dave out.
+    await one.sync()
+    one.failed('dave', '192.0.2.7', clock.t)
+    await one.sync()
+    expect(one.blocked('dave', '')).toBeUndefined()
+    await Promise.all([one.stop(), two.stop()])
+  })
 })
 
 describe('brute-force blocking in the demo app', () => {

@@ -89,15 +89,27 @@ for (const backend of BACKENDS) {
       const gone = claims.find((c) => c.sessionId === 'gone')!
       const out = claims.find((c) => c.sessionId === 'out')!
       expect(await ledger.remove('out')).toEqual(entry('out', 2_000_000))
-      expect(await ledger.expire(out, 'timeout')).toBe(false)
-      expect(await ledger.expire(gone, 'timeout')).toBe(true)
+      expect(await ledger.expire(out, 'timeout', 2_000_001)).toBe(false)
+      expect(await ledger.expire(gone, 'timeout', 2_000_001)).toBe(true)
       // An expired session is no longer removable (the report is under way) ...
       expect(await ledger.remove('gone')).toBeUndefined()
-      // ... and comes back, marked, to whoever claims it after a claimer died before forgetting it.
+      // ... and comes back, marked with how and when, to whoever claims it after a claimer died before
+      // forgetting it: the event reported again has the same time and id.
       const again = await ledger.claimDue(2_000_002 + 1_000, 100, 1_000)
-      expect(again.map((c) => [c.sessionId, c.ended])).toEqual([['gone', 'timeout']])
+      expect(again.map((c) => [c.sessionId, c.ended?.kind])).toEqual([['gone', 'timeout']])
       await ledger.forget(again[0]!)
       expect(await ledger.claimDue(9_000_000, 100, 1_000)).toHaveLength(0)
+    })
+
+    it('keeps when a session was found lost, so that reporting it again gives the same event', async () => {
+      const ledger = opened.ledger()
+      await ledger.add('dropped', entry('dropped', 3_000_000), true)
+      const [claim] = await ledger.claimDue(3_000_001, 100, 1_000)
+      const found = Date.UTC(2026, 11, 1, 10, 0, 0, 123)
+      expect(await ledger.expire(claim!, 'lost', found)).toBe(true)
+      const [again] = await ledger.claimDue(3_000_002 + 1_000, 100, 1_000)
+      expect(again!.ended).toEqual({ kind: 'lost', at: found })
+      await ledger.forget(again!)
     })
 
     it('keeps an existing entry on adoption and replaces it on login', async () => {
