@@ -69,8 +69,9 @@ export async function exportCommand(args: readonly string[], io: CommandIo): Pro
       rows++
       if (!out.write(JSON.stringify(format(row, pseudonymize)) + '\n')) await Promise.race([once(out, 'drain'), once(out, 'error')])
     }
-    await recordAccess(source.record, { action: 'export', filter: describeFilter(filter, { format: values.format, pseudonymized: values.pseudonymize ? "yes" : "no" }), rows }, io)
   } finally {
+    // Recorded however it ended: what left the audit trail is what counts, even an export cut short.
+    await recordAccess(source.record, { action: 'export', filter: describeFilter(filter, { format: values.format, pseudonymized: values.pseudonymize ? 'yes' : 'no' }), rows }, io)
     await source.close()
   }
   return ''

@@ -4,8 +4,8 @@ import { auditTable } from '../deliver/open-database.js'
 import { parseTime, parseTypes } from '../review/audit-filter.js'
 import { purgeAudit } from '../review/purge.js'
 import { withDatabase } from '../review/read-audit.js'
-import { recordThroughProcedure } from '../review/record-access.js'
-import { recordAccess } from './filter-flags.js'
+import { resolveChainSettings } from '../deliver/postgres/postgres-chain.js'
+import { cliAccessEvent, recordThroughProcedure } from '../review/record-access.js'
 import type { CommandIo } from './filter-flags.js'
 import { UsageError } from './usage-error.js'
 
@@ -27,7 +27,7 @@ Exit status: 0 on success, 1 when the database cannot be reached, 2 for a usage 
 `
 
 /** `authtrail purge`: returns what to print on stdout. */
-export async function purgeCommand(args: readonly string[], io: CommandIo): Promise<string> {
+export async function purgeCommand(args: readonly string[], _io: CommandIo): Promise<string> {
   const { values } = parseArgs({
     args: [...args],
     strict: true,
@@ -44,11 +44,18 @@ export async function purgeCommand(args: readonly string[], io: CommandIo): Prom
   const before = new Date(parseTime('--older-than', values['older-than']))
   const types = parseTypes(values.type)
   const config = loadConfig(values.config)
+  // A purge must be on record: with tamper evidence on, the keys its record is chained with are checked
+  // before anything is removed (a read may go unrecorded with a warning; a purge may not).
+  resolveChainSettings(config, process.env)
   const result = await withDatabase(config, process.env, async (client) => {
     const purged = await purgeAudit(client, await auditTable(client, config), { before, ...(types.length > 0 ? { types } : {}) })
     // Recorded after the purge, so the record itself is never purged with the rows it describes.
     const filter = JSON.stringify({ olderThan: before.toISOString(), ...(types.length > 0 ? { types } : {}), droppedPartitions: purged.droppedPartitions })
-    await recordAccess((event) => recordThroughProcedure(client, config, process.env, event), { action: 'purge', filter, rows: purged.deletedRows }, io)
+    try {
+      await recordThroughProcedure(client, config, process.env, cliAccessEvent({ action: 'purge', filter, rows: purged.deletedRows }))
+    } catch (err) {
+      throw new Error(`authtrail purge: removed ${purged.deletedRows} rows${purged.droppedPartitions.length > 0 ? ` and ${purged.droppedPartitions.length} partitions` : ''}, but could not record the purge in the audit trail: ${(err as Error).message.replace(/^authtrail: /, '')}; record it by hand`)
+    }
     return purged
   })
   const partitions = result.droppedPartitions.length > 0 ? `dropped ${result.droppedPartitions.length} partitions (${result.droppedPartitions.join(', ')}) and ` : ''

@@ -22,6 +22,27 @@ describe('authtrail purge', () => {
     }
   })
 
+  it('refuses to purge, removing nothing, when tamper evidence is on and the purge could not be chained: exit 2 naming the variable', async () => {
+    const project = tempProject({ 'security.logging.chain': 'on' })
+    try {
+      const store = await openEmbeddedStore({ dir: path.join(project.dir, 'data'), schema: 'dbo', table: 'dbo.securitylog', installFile: packageFile('procedures/securitylogging.sql'), serve: false })
+      await (await createPostgresProcedureSink(store.client, 'dbo.securitylogging', async () => {})).deliver([auditEvent('LOGIN', { time: Date.now() - 200 * DAY })])
+      const before = await store.client.query<{ n: string }>('SELECT count(*)::text AS n FROM dbo.securitylog')
+      await store.close()
+      const purge = await runCli(['purge', '--older-than', '90d'], project.dir, { AUTHTRAIL_CHAIN_KEY: '', AUTHTRAIL_CHECKPOINT_KEY: '' })
+      expect([purge.code, purge.stdout]).toEqual([2, ''])
+      expect(purge.stderr).toMatch(/AUTHTRAIL_CHAIN_KEY is not set/)
+      const again = await openEmbeddedStore({ dir: path.join(project.dir, 'data'), schema: 'dbo', table: 'dbo.securitylog', serve: false })
+      try {
+        expect(await again.client.query('SELECT count(*)::text AS n FROM dbo.securitylog')).toEqual(before)
+      } finally {
+        await again.close()
+      }
+    } finally {
+      project.remove()
+    }
+  })
+
   it('removes old records from the embedded store, says how many, leaves recent ones and records the purge', async () => {
     const project = tempProject()
     try {
