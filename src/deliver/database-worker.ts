@@ -78,7 +78,7 @@ export async function startDatabaseWorker(init: DatabaseThreadInit, logger?: Log
   const what = init.connection.kind === 'embedded' ? `the embedded store ${init.connection.dir}` : 'the audit database'
   const launch = (): { worker: Worker; rpc: Rpc } => {
     const worker = startWorker(siblingModule(import.meta.url, 'database-thread'), init)
-    return { worker, rpc: workerRpc(worker, what, (line) => logger?.[line.log](line.message)) }
+    return { worker, rpc: workerRpc(worker, what, (line) => logger?.[line.log](line.message.replace(/^authtrail: /, ''))) }
   }
   let current = launch()
   let ready: DatabaseThreadReady
