@@ -28,56 +28,81 @@ export function createDatabaseAttemptStore(client: SqlClient, auditTable: string
   return {
     description: `${attempts} and ${blocks} in ${client.description}`,
     async sync(request): Promise<SyncResult> {
-      if (request.resets.length > 0) await client.query(`DELETE FROM ${attempts} WHERE ${inList('attempt_key', request.resets, 1)}`, listParams(request.resets))
-      if (request.deltas.length > 0) {
-        if (pg) {
-          await client.query(
-            `INSERT INTO ${attempts} (attempt_key, bucket, count)
-             SELECT k, to_timestamp(b::float8 / 1000), c FROM unnest($1::text[], $2::float8[], $3::int[]) AS d(k, b, c)
-             ON CONFLICT (attempt_key, bucket) DO UPDATE SET count = ${attempts}.count + EXCLUDED.count`,
-            [request.deltas.map((d) => d.key), request.deltas.map((d) => d.bucket), request.deltas.map((d) => d.count)],
-          )
-        } else {
-          await client.query(
-            `INSERT INTO ${attempts} (attempt_key, bucket, count) VALUES ${request.deltas.map(() => '(?, FROM_UNIXTIME(? / 1000), ?)').join(', ')}
-             ON DUPLICATE KEY UPDATE count = count + VALUES(count)`,
-            request.deltas.flatMap((d) => [d.key, d.bucket, d.count]),
-          )
-        }
+      // Each statement commits on its own: a failure says which writes were already made (see brute-force.ts).
+      const applied = { resets: false, deltas: false }
+      try {
+        return await steps(request, applied)
+      } catch (err) {
+        throw Object.assign(err as Error, { applied })
       }
-      const counts = new Map<string, number>()
-      if (request.watch.length > 0) {
-        const rows = await client.query<{ attempt_key: string; n: string | number }>(
-          `SELECT attempt_key, SUM(count) AS n FROM ${attempts} WHERE ${inList('attempt_key', request.watch, 1)} AND bucket >= ${at(pg ? 2 : 0)} GROUP BY attempt_key`,
-          [...listParams(request.watch), request.windowStart],
-        )
-        for (const row of rows) counts.set(row.attempt_key, Number(row.n))
-      }
-      const created: Array<{ key: string; attempts: number; until: number }> = []
-      for (const [key, n] of counts) {
-        const threshold = thresholdOf(key, request.thresholds)
-        if (threshold === 0 || n < threshold) continue
-        const until = request.now + request.blockMs
-        if (await createBlock(client, blocks, key, request.now, until, n)) {
-          created.push({ key, attempts: n, until })
-          counts.set(key, 0)
-          // A new lockout starts the count again: after it, the threshold takes as many new failures.
-          await client.query(`DELETE FROM ${attempts} WHERE attempt_key = ${pg ? '$1' : '?'}`, [key])
-        }
-      }
-      if (request.now - cleaned > 60_000) {
-        // Buckets out of the window and lockouts expired a day ago are nobody's business; any instance sweeps them.
-        cleaned = request.now
-        await client.query(`DELETE FROM ${attempts} WHERE bucket < ${at(1)}`, [request.windowStart])
-        await client.query(`DELETE FROM ${blocks} WHERE until < ${at(1)}`, [request.now - 86_400_000])
-      }
-      const active = await client.query<{ attempt_key: string; since_ms: string | number; until_ms: string | number }>(
-        `SELECT attempt_key, ${ms('since')} AS since_ms, ${ms('until')} AS until_ms FROM ${blocks} WHERE until > ${at(1)} AND since >= ${at(2)}`,
-        [request.now, request.blocksSince],
-      )
-      return { counts, created, blocks: active.map((row) => ({ key: row.attempt_key, since: Number(row.since_ms), until: Number(row.until_ms) })) }
     },
     close: async () => {},
+  }
+
+  async function steps(request: Parameters<AttemptStore['sync']>[0], applied: { resets: boolean; deltas: boolean }): Promise<SyncResult> {
+    if (request.resets.length > 0) await client.query(`DELETE FROM ${attempts} WHERE ${inList('attempt_key', request.resets, 1)}`, listParams(request.resets))
+    applied.resets = true
+    if (request.deltas.length > 0) {
+      if (pg) {
+        await client.query(
+          `INSERT INTO ${attempts} (attempt_key, bucket, count)
+           SELECT k, to_timestamp(b::float8 / 1000), c FROM unnest($1::text[], $2::float8[], $3::int[]) AS d(k, b, c)
+           ON CONFLICT (attempt_key, bucket) DO UPDATE SET count = ${attempts}.count + EXCLUDED.count`,
+          [request.deltas.map((d) => d.key), request.deltas.map((d) => d.bucket), request.deltas.map((d) => d.count)],
+        )
+      } else {
+        await client.query(
+          `INSERT INTO ${attempts} (attempt_key, bucket, count) VALUES ${request.deltas.map(() => '(?, FROM_UNIXTIME(? / 1000), ?)').join(', ')}
+           ON DUPLICATE KEY UPDATE count = count + VALUES(count)`,
+          request.deltas.flatMap((d) => [d.key, d.bucket, d.count]),
+        )
+      }
+    }
+    applied.deltas = true
+    const counts = new Map<string, number>()
+    if (request.watch.length > 0) {
+      const rows = await client.query<{ attempt_key: string; n: string | number }>(
+        `SELECT attempt_key, SUM(count) AS n FROM ${attempts} WHERE ${inList('attempt_key', request.watch, 1)} AND bucket >= ${at(pg ? 2 : 0)} GROUP BY attempt_key`,
+        [...listParams(request.watch), request.windowStart],
+      )
+      for (const row of rows) counts.set(row.attempt_key, Number(row.n))
+    }
+    const created: Array<{ key: string; attempts: number; until: number }> = []
+    for (const [key, n] of counts) {
+      const threshold = thresholdOf(key, request.thresholds)
+      if (threshold === 0 || n < threshold) continue
+      const until = request.now + request.blockMs
+      if (await createBlock(client, blocks, key, request.now, until, n)) {
+        created.push({ key, attempts: n, until })
+        counts.set(key, 0)
+        // A new lockout starts the count again: after it, the threshold takes as many new failures.
+        // Best effort: the lockout is made, and this instance must record it whatever follows.
+        await client.query(`DELETE FROM ${attempts} WHERE attempt_key = ${pg ? '$1' : '?'}`, [key]).catch(() => {})
+      }
+    }
+    if (created.length > 0) {
+      // Lockouts this call created are returned even if the rest fails: nobody else will record them.
+      try {
+        return { counts, created, blocks: await activeBlocks(request) }
+      } catch {
+        return { counts, created, blocks: [] }
+      }
+    }
+    if (request.now - cleaned > 60_000) {
+      // Buckets out of the window and lockouts expired a day ago are nobody's business; any instance sweeps them.
+      cleaned = request.now
+      await client.query(`DELETE FROM ${attempts} WHERE bucket < ${at(1)}`, [request.windowStart])
+      await client.query(`DELETE FROM ${blocks} WHERE until < ${at(1)}`, [request.now - 86_400_000])
+    }
+    return { counts, created, blocks: await activeBlocks(request) }
+  }
+
+  async function activeBlocks(request: Parameters<AttemptStore['sync']>[0]): Promise<SyncResult['blocks']> {
+    const active = await client.query<{ attempt_key: string; since_ms: string | number; until_ms: string | number }>(
+      `SELECT attempt_key, ${ms('since')} AS since_ms, ${ms('until')} AS until_ms FROM ${blocks} WHERE until > ${at(1)} AND since >= ${at(2)}`,
+      [request.now, request.blocksSince],
+    )
+    return active.map((row) => ({ key: row.attempt_key, since: Number(row.since_ms), until: Number(row.until_ms) }))
   }
 }
 

@@ -100,7 +100,8 @@ export function createBruteForceGuard(options: BruteForceOptions): BruteForceGua
   const exchange = async (): Promise<void> => {
     const at = now()
     const deltas: Array<{ key: string; bucket: number; count: number }> = []
-    const taken = new Map<string, Map<number, number>>()
+    /** What each counter handed to this sync, with the counter itself: it may be evicted meanwhile. */
+    const taken = new Map<string, { readonly counter: Counter; readonly pending: Map<number, number> }>()
     const watch: string[] = []
     for (const [key, c] of counters) {
       if (c.lastSeen < at - options.windowMs && c.pending.size === 0) {
@@ -111,7 +112,7 @@ export function createBruteForceGuard(options: BruteForceOptions): BruteForceGua
         deltas.push({ key, bucket, count: n })
         c.inFlight += n
       }
-      taken.set(key, c.pending)
+      taken.set(key, { counter: c, pending: c.pending })
       c.pending = new Map()
       watch.push(key)
     }
@@ -124,31 +125,32 @@ export function createBruteForceGuard(options: BruteForceOptions): BruteForceGua
         now: at, deltas, watch, resets: reset, windowStart: at - options.windowMs, blockMs: options.blockMs, blocksSince: blocksSince === 0 ? 0 : blocksSince - 10_000,
         thresholds: { u: options.userAttempts, i: options.ipAttempts },
       })
-      for (const [key, pending] of taken) {
-        const c = counters.get(key)
-        if (!c) continue
+      for (const [key, { counter: c, pending }] of taken) {
         c.synced = result.counts.get(key) ?? 0
         for (const n of pending.values()) c.inFlight -= n
       }
       for (const { key, attempts, until } of result.created) {
         lockouts.set(key, until)
-        const c = counters.get(key)
+        // This instance created the lockout, so it alone records it: from the counter it sent, even if
+        // a spray of other names has pushed that counter out since.
+        const c = taken.get(key)?.counter ?? counters.get(key)
         if (c) options.record(lockoutEvent(c, attempts, until))
       }
       for (const { key, until } of result.blocks) lockouts.set(key, until)
       blocksSince = at
       for (const [key, until] of lockouts) if (until <= at) lockouts.delete(key)
     } catch (err) {
-      // Fail open: the failures are counted again at the next sync, and this instance keeps its own count.
-      for (const [key, pending] of taken) {
-        const c = counters.get(key)
-        if (!c) continue
+      // Fail open: this instance keeps its own count. Failures the store did not take are sent again at
+      // the next sync; those it took (it failed later on) are not, or they would be counted twice.
+      const applied = (err as { applied?: { deltas?: boolean; resets?: boolean } }).applied ?? {}
+      for (const { counter: c, pending } of taken.values()) {
         for (const [bucket, n] of pending) {
-          c.pending.set(bucket, (c.pending.get(bucket) ?? 0) + n)
+          if (!applied.deltas) c.pending.set(bucket, (c.pending.get(bucket) ?? 0) + n)
+          else c.synced += n
           c.inFlight -= n
         }
       }
-      resets.push(...reset)
+      if (!applied.resets) resets.push(...reset)
       options.warn('bruteforce:sync', `could not share failed-login counts through ${options.store.description}: ${(err as Error).message}; each instance counts its own until it can`)
     }
   }

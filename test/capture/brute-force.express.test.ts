@@ -58,6 +58,39 @@ describe('the brute-force guard on its own', () => {
     await g.stop()
   })
 
+  it('does not count failures twice when the store took them and then failed', async () => {
+    const memory = createMemoryAttemptStore()
+    let failNext = false
+    const store = {
+      description: 'a store that fails after taking the failures',
+      async sync(request: Parameters<typeof memory.sync>[0]) {
+        const result = await memory.sync(request)
+        if (failNext) {
+          failNext = false
+          throw Object.assign(new Error('connection lost after the insert'), { applied: { resets: true, deltas: true } })
+        }
+        return result
+      },
+      close: async () => {},
+    }
+    const clock = { t: Date.UTC(2026, 11, 1, 10) }
+    const recorded: AuditEvent[] = []
+    const g = createBruteForceGuard({ userAttempts: 4, ipAttempts: 0, windowMs: 60_000, blockMs: 30_000, block: false, syncMs: 60_000, store, record: (e) => recorded.push(e), warn: () => {}, now: () => clock.t })
+    g.failed('erin', '192.0.2.8', clock.t)
+    g.failed('erin', '192.0.2.8', clock.t)
+    failNext = true
+    await g.sync()
+    await g.sync()
+    g.failed('erin', '192.0.2.8', clock.t)
+    await g.sync()
+    // Three failures, not five: no lockout at four.
+    expect(recorded).toEqual([])
+    g.failed('erin', '192.0.2.8', clock.t)
+    await g.sync()
+    expect(recorded.map((e) => [e.type, e.lockout?.attempts])).toEqual([['LOCKOUT', 4]])
+    await g.stop()
+  })
+
   it('resets a user\'s failures in the shared store at a success, even when another instance counted them', async () => {
     const store = createMemoryAttemptStore()
     const clock = { t: Date.UTC(2026, 11, 1, 10) }
