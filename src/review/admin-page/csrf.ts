@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from 'node:crypto'
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 
 /**
  * CSRF tokens for the admin page's state-changing forms: an HMAC of the session id under a key derived
@@ -12,10 +12,14 @@ export interface Csrf {
   verify(sessionId: string | undefined, submitted: unknown): boolean
 }
 
-/** A token maker and checker under `key` (authtrail's session key). */
+/**
+ * A token maker and checker under `key` (authtrail's session key). With raw session ids there is no
+ * key (it is empty), and a token derived from nothing would be anyone's to compute: a random key of
+ * this process's is used instead, so tokens then hold on this instance until it restarts.
+ */
 export function createCsrf(key: Buffer): Csrf {
   // A key of its own, so a token never equals any other HMAC authtrail makes with the session key.
-  const csrfKey = createHmac('sha256', key).update('authtrail admin page csrf').digest()
+  const csrfKey = createHmac('sha256', key.length > 0 ? key : randomBytes(32)).update('authtrail admin page csrf').digest()
   const token = (sessionId: string | undefined): string =>
     sessionId ? createHmac('sha256', csrfKey).update(sessionId).digest('base64url') : ''
   return {
