@@ -156,7 +156,7 @@ export async function authtrail(options: AuthtrailOptions): Promise<Authtrail> {
  * The session ledger: in the audit database when it has the ledger table, so that every instance logging
  * there shares it (a restart forgets nothing, N instances report each timeout once); otherwise in memory.
  */
-async function openLedger(delivery: Delivery, config: AuthtrailConfig, key: Buffer, hashSessionId: (id: string) => string, logger: Logger): Promise<SessionLedger> {
+async function openLedger(delivery: Delivery, key: Buffer, hashSessionId: (id: string) => string, logger: Logger): Promise<SessionLedger> {
   const database = delivery.database
   if (!database) return createMemoryLedger()
   if (!(await hasSessionLedger(database.client, database.table))) {
@@ -190,7 +190,7 @@ async function openAttemptStore(delivery: Delivery, logger: Logger): Promise<Att
 
 async function start(options: AuthtrailOptions, config: AuthtrailConfig, delivery: Delivery, key: Buffer, logger: Logger): Promise<Authtrail> {
   const hashSessionId = createSessionIdHasher(config.sessionIdMode, key)
-  const ledger = await openLedger(delivery, config, key, hashSessionId, logger)
+  const ledger = await openLedger(delivery, key, hashSessionId, logger)
   const spool = (options.openSpool ?? openSpool)(config.spoolDir)
   const outbox = createOutbox({
     onStored: (ids) => spool.done(ids),

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { hasTable, siblingTable } from '../deliver/sibling-table.js'
 import type { SqlClient } from '../deliver/sql-client.js'
 import { isUnavailable } from '../deliver/sql-client.js'
+import { backoffDelay } from '../deliver/outbox.js'
 import type { UserProfile } from '../types.js'
 import type { LedgerClaim, LedgerEntry, SessionEnded, SessionEndKind, SessionLedger } from './session-ledger.js'
 import type { SessionSeal } from './session-seal.js'
@@ -197,9 +198,9 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
         if (removals.has(add.sessionId)) for (const waiter of add.waiters) waiter.resolve()
         else pending.set(add.sessionId, newer ? { ...newer, waiters: [...add.waiters, ...newer.waiters] } : add)
       }
-      const delay = Math.min(30_000, 100 * 2 ** Math.min(outages, 9))
+      const delay = backoffDelay(outages, 100, 30_000)
       options.warn?.(`the session ledger ${table} in ${client.description} is unreachable (${(err as Error).message}); ${pending.size} new and ${removals.size} ended sessions wait in memory, next try in ${delay} ms`)
-      schedule(delay / 2 + Math.random() * (delay / 2))
+      schedule(delay)
     }
   }
 
@@ -241,7 +242,7 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
         return new Promise<LedgerEntry | undefined>((resolve) => {
           removals.set(sessionId, [...(removals.get(sessionId) ?? []), (entry) => resolve(entry ?? queued ?? requeued)])
           outages = Math.max(outages, 1)
-          schedule(Math.min(30_000, 100 * 2 ** outages))
+          schedule(backoffDelay(outages, 100, 30_000))
         })
       }
     },

@@ -2,6 +2,7 @@ import { closeSync, fdatasyncSync, mkdirSync, openSync, readdirSync, readFileSyn
 import path from 'node:path'
 import type { AuditEvent } from '../types.js'
 import { eventJson } from './event-json.js'
+import { isAlive } from './process-alive.js'
 
 /**
  * A local write-ahead spool: every event is appended to a file of this process before the login
@@ -38,15 +39,6 @@ export interface Spool {
 
 const FILE = /^spool-(\d+)-(\d+)\.ndjson$/
 
-function isAlive(pid: number): boolean {
-  if (pid === process.pid) return true
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
 
 /** Reads a spool file: the events it holds that were never marked done, in order. */
 export function readSpoolFile(file: string): AuditEvent[] {

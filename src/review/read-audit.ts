@@ -123,13 +123,3 @@ export async function openReviewSource(config: AuthtrailConfig, env: Env = proce
     close: () => client.close(),
   }
 }
-
-/** Reads one page of audit rows from the database a properties file names. */
-export async function readAuditRows(config: AuthtrailConfig, filter: AuditFilter, env: Env = process.env): Promise<AuditRow[]> {
-  const source = await openReviewSource(config, env)
-  try {
-    return (await source.page(filter)).rows
-  } finally {
-    await source.close()
-  }
-}

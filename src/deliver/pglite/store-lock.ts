@@ -1,5 +1,6 @@
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs'
 import path from 'node:path'
+import { isAlive } from '../process-alive.js'
 
 /**
  * PGlite is a single-process database: two processes opening one data directory corrupt it. The lock
@@ -14,14 +15,6 @@ export interface LockHolder {
 
 export const LOCK_FILE = 'authtrail.lock'
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
 
 /** The live holder of the store in `dir`, if any; a lock left by a killed process is ignored. */
 export function readLockHolder(dir: string): LockHolder | undefined {
