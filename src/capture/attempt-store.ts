@@ -11,6 +11,7 @@ export interface AttemptStore {
   close(): Promise<void>
 }
 
+/** One exchange with the store: this instance's new failures and resets, and what it wants to know back. */
 export interface SyncRequest {
   /** Epoch ms, the caller's clock (every instance buckets by its own). */
   readonly now: number
@@ -29,6 +30,7 @@ export interface SyncRequest {
   readonly blocksSince: number
 }
 
+/** What the store answers to a {@link SyncRequest}. */
 export interface SyncResult {
   /** Failures in the window per watched key, every instance's. */
   readonly counts: ReadonlyMap<string, number>

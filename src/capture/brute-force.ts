@@ -58,6 +58,10 @@ const MAX_COUNTERS = 50_000
 /** Buckets per window: the window is counted in tenths, so a failure leaves it up to a tenth early. */
 const BUCKETS_PER_WINDOW = 10
 
+/**
+ * Starts counting failed logins (see {@link BruteForceGuard}); its timer exchanges counts with
+ * `options.store` every `syncMs` until {@link BruteForceGuard.stop}.
+ */
 export function createBruteForceGuard(options: BruteForceOptions): BruteForceGuard {
   const now = options.now ?? Date.now
   const bucketMs = Math.max(1000, Math.floor(options.windowMs / BUCKETS_PER_WINDOW))

@@ -17,10 +17,12 @@ export interface CheckpointFields {
   readonly final: boolean
 }
 
+/** The exact text a checkpoint's signature covers, the same for the signer and for verify. */
 export function checkpointMessage(fields: CheckpointFields): string {
   return ['authtrail-checkpoint-v1', fields.chainId, String(fields.seq), fields.hash, new Date(fields.time).toISOString(), fields.final ? 'final' : 'open'].join('\n')
 }
 
+/** Signs checkpoints with the app's Ed25519 private key; `keyId` names the public key that checks them. */
 export interface CheckpointSigner {
   /** First 16 hex digits of the SHA-256 of the public key (SPKI DER): which key signed. */
   readonly keyId: string

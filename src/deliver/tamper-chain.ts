@@ -77,6 +77,7 @@ export interface PendingLinks {
   readonly checkpoint: Checkpoint | undefined
 }
 
+/** What a chain is made with: the HMAC key, the checkpoint signer, and how often a checkpoint is due. */
 export interface ChainPolicy {
   readonly key: Buffer
   readonly signer: CheckpointSigner
@@ -102,6 +103,10 @@ export interface ChainLane {
   readonly finished: boolean
 }
 
+/**
+ * A new chain (its own random id, seq 0): links are computed for a call with `next`, kept with `commit`
+ * once the call stored them, dropped with `rollback` otherwise; `finish` makes the final checkpoint.
+ */
 export function createChainLane(policy: ChainPolicy): ChainLane {
   const chainId = randomUUID()
   const now = policy.now ?? Date.now
@@ -181,6 +186,7 @@ export interface ChainLanes {
   takeIdle(): ChainLane[]
 }
 
+/** The lanes of one sink (see {@link ChainLanes}); `warn` hears of chains ended by an unknown outcome. */
 export function createChainLanes(policy: ChainPolicy, warn: (message: string) => void): ChainLanes {
   const idle: ChainLane[] = []
   return {

@@ -4,6 +4,7 @@ import type { SqlClient } from '../deliver/sql-client.js'
 import { createChainWalk } from './verify-chain.js'
 import type { ChainWalkSummary, Finding, LinkWithRow, StoredCheckpoint } from './verify-chain.js'
 
+/** What verify checks with: the chain's HMAC key, the checkpoints' public key, and the range to walk. */
 export interface VerifyOptions {
   /** The chain's HMAC key. */
   readonly key: Buffer
@@ -17,6 +18,7 @@ export interface VerifyOptions {
   readonly pageSize?: number
 }
 
+/** The totals of a verify run, for its closing line. */
 export interface VerifySummary extends ChainWalkSummary {
   /** Audit rows looked at for a missing link. */
   rows: number

@@ -17,6 +17,7 @@ import type { Checkpoint, StoredRow } from '../deliver/tamper-chain.js'
  */
 export type FindingKind = 'modified' | 'deleted' | 'inserted' | 'out-of-order' | 'checkpoint'
 
+/** One thing verify found wrong: what kind, where (chain, seq, row, event) and in words. */
 export interface Finding {
   readonly kind: FindingKind
   readonly chainId?: string
@@ -49,6 +50,7 @@ export interface ChainContext {
   readonly maxSeq: number
 }
 
+/** What walking the chains counted: chains, links, rows, findings, and tails not yet under a checkpoint. */
 export interface ChainWalkSummary {
   chains: number
   links: number

@@ -49,6 +49,7 @@ function params(rows: readonly StoredRow[], links: PendingLinks): unknown[] {
   ]
 }
 
+/** Calls `<proc>_chained` with each call's rows and the links of the lane it takes from `lanes`. */
 export function createChainedCalls(proc: string, lanes: ChainLanes, warn: (message: string) => void): ChainedCalls {
   const text =
     `CALL ${proc}_chained($1::xml[], $2::xml[], $3::varchar[], $4::uuid[], $5::timestamptz[], $6::text[], $7::text[], $8::text[], ` +
