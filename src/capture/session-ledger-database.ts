@@ -174,9 +174,15 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
     try {
       // Adoptions first: a login queued in the same batch then overwrites what an adoption kept.
       const rows = (replace: boolean): LedgerAdd[] => batch.filter((add) => add.replace === replace).map(({ sessionId, entry }) => ({ sessionId, entry }))
-      await insertRows(rows(false), false)
-      await insertRows(rows(true), true)
-      const removed = removing.size > 0 ? await deleteRows([...removing.keys()]) : new Map<string, LedgerEntry>()
+      // In statements of ADD_BATCH rows: after an outage the backlog is far more than one statement may
+      // carry (PostgreSQL takes 65,535 parameters), and a failed try then costs one statement's work.
+      for (const replace of [false, true]) {
+        const chosen = rows(replace)
+        for (let i = 0; i < chosen.length; i += ADD_BATCH) await insertRows(chosen.slice(i, i + ADD_BATCH), replace)
+      }
+      const removed = new Map<string, LedgerEntry>()
+      const ids = [...removing.keys()]
+      for (let i = 0; i < ids.length; i += ADD_BATCH) for (const [id, entry] of await deleteRows(ids.slice(i, i + ADD_BATCH))) removed.set(id, entry)
       outages = 0
       for (const add of batch) for (const waiter of add.waiters) waiter.resolve()
       for (const [sessionId, waiters] of removing) for (const resolve of waiters) resolve(removed.get(sessionId))

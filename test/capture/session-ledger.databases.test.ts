@@ -208,6 +208,16 @@ for (const db of DATABASES.filter((d) => d.name !== 'pglite')) {
         expect(await removedLater).toMatchObject({ auditSessionId: hash('logged-out') })
         const claims = await ledger.claimDue(10_000, 100, 60_000)
         expect(claims.map((c) => c.sessionId).sort()).toEqual(['kept-1', 'kept-2'])
+        // A backlog larger than one statement may carry (PostgreSQL takes 65,535 parameters, 11 a row).
+        await proxy.down()
+        down = true
+        const many = Array.from({ length: 7000 }, (_, i) => `backlog-${i}`)
+        const queued = Promise.all(many.map((id) => ledger.add(id, entry(id, 20_000), true)))
+        await sleep(300)
+        await proxy.up()
+        down = false
+        await queued
+        expect(await ledger.count()).toBe(2 + 7000)
       } finally {
         if (down) await proxy.up()
         await ledger.close()
