@@ -2,7 +2,7 @@ import { closeSync, fdatasyncSync, mkdirSync, openSync, readdirSync, readFileSyn
 import path from 'node:path'
 import type { AuditEvent } from '../types.js'
 import { eventJson } from './event-json.js'
-import { isAlive } from './process-alive.js'
+import { isAlive, processStamp } from './process-alive.js'
 
 /**
  * A local write-ahead spool: every event is appended to a file of this process before the login
@@ -37,7 +37,8 @@ export interface Spool {
   close(): void
 }
 
-const FILE = /^spool-(\d+)-(\d+)\.ndjson$/
+/** `spool-<pid>.<process stamp>-<time and random>.ndjson`; files of earlier versions have no stamp. */
+const FILE = /^spool-(\d+)(?:\.(\d+))?-(\d+)\.ndjson$/
 
 
 /** Reads a spool file: the events it holds that were never marked done, in order. */
@@ -73,7 +74,7 @@ export function openSpool(dir: string, rotateBytes = 1 << 20): Spool {
   }
   const openFile = (): void => {
     // Time and a random part: two instances in one process get files of their own.
-    file = path.join(dir, `spool-${process.pid}-${Date.now()}${Math.floor(Math.random() * 1e6)}.ndjson`)
+    file = path.join(dir, `spool-${process.pid}.${processStamp()}-${Date.now()}${Math.floor(Math.random() * 1e6)}.ndjson`)
     fd = openSync(file, 'a+', 0o600)
     bytes = 0
   }
@@ -124,7 +125,7 @@ export function openSpool(dir: string, rotateBytes = 1 << 20): Spool {
       const recovered: Array<readonly [AuditEvent, number]> = []
       for (const name of readdirSync(dir)) {
         const match = FILE.exec(name)
-        if (!match || path.join(dir, name) === file || isAlive(Number(match[1]))) continue
+        if (!match || path.join(dir, name) === file || isAlive(Number(match[1]), match[2] === undefined ? undefined : Number(match[2]))) continue
         // Renaming first claims the file: of several processes starting at once, one replays it.
         const claimed = path.join(dir, `${name}.claimed-${process.pid}`)
         try {

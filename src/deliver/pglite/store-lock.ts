@@ -1,6 +1,6 @@
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs'
 import path from 'node:path'
-import { isAlive } from '../process-alive.js'
+import { isAlive, processStamp } from '../process-alive.js'
 
 /**
  * PGlite is a single-process database: two processes opening one data directory corrupt it. The lock
@@ -9,6 +9,8 @@ import { isAlive } from '../process-alive.js'
  */
 export interface LockHolder {
   readonly pid: number
+  /** The holder's {@link processStamp}, so that a restarted container's pid 1 does not take its predecessor's lock for its own. */
+  readonly stamp?: number
   readonly socket: string
   readonly since: string
 }
@@ -20,7 +22,7 @@ export const LOCK_FILE = 'authtrail.lock'
 export function readLockHolder(dir: string): LockHolder | undefined {
   try {
     const holder = JSON.parse(readFileSync(path.join(dir, LOCK_FILE), 'utf8')) as LockHolder
-    return Number.isInteger(holder.pid) && isAlive(holder.pid) ? holder : undefined
+    return Number.isInteger(holder.pid) && isAlive(holder.pid, holder.stamp) ? holder : undefined
   } catch {
     return undefined
   }
@@ -36,7 +38,7 @@ export function acquireLock(dir: string, socket: string): () => void {
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const fd = openSync(file, 'wx', 0o600)
-      writeSync(fd, JSON.stringify({ pid: process.pid, socket, since: new Date().toISOString() } satisfies LockHolder))
+      writeSync(fd, JSON.stringify({ pid: process.pid, stamp: processStamp(), socket, since: new Date().toISOString() } satisfies LockHolder))
       closeSync(fd)
       return () => rmSync(file, { force: true })
     } catch (err) {
