@@ -10,6 +10,7 @@ import { createMemoryLedger } from './capture/session-ledger.js'
 import type { SessionLedger } from './capture/session-ledger.js'
 import { createDatabaseLedger, hasSessionLedger, sessionLedgerTable } from './capture/session-ledger-database.js'
 import { createSessionSeal } from './capture/session-seal.js'
+import { openLedgerJournal } from './capture/session-ledger-journal.js'
 import { createMemoryAttemptStore } from './capture/attempt-store.js'
 import type { AttemptStore } from './capture/attempt-store.js'
 import { attemptTables, createDatabaseAttemptStore } from './capture/attempt-store-database.js'
@@ -156,19 +157,22 @@ export async function authtrail(options: AuthtrailOptions): Promise<Authtrail> {
  * The session ledger: in the audit database when it has the ledger table, so that every instance logging
  * there shares it (a restart forgets nothing, N instances report each timeout once); otherwise in memory.
  */
-async function openLedger(delivery: Delivery, key: Buffer, hashSessionId: (id: string) => string, logger: Logger): Promise<SessionLedger> {
+async function openLedger(delivery: Delivery, key: Buffer, hashSessionId: (id: string) => string, journalDir: string, logger: Logger): Promise<SessionLedger> {
   const database = delivery.database
   if (!database) return createMemoryLedger()
   if (!(await hasSessionLedger(database.client, database.table))) {
     logger.warn(`${database.client.description} has no ${sessionLedgerTable(database.client.dialect, database.table)}: session timeouts are watched by this process only (lost on restart, not shared between instances); deploy procedures/securitylogging.sql again to add it`)
     return createMemoryLedger()
   }
+  const seal = createSessionSeal(key)
   return createDatabaseLedger({
     client: database.client,
     auditTable: database.table,
     hashSessionId,
-    seal: createSessionSeal(key),
+    seal,
     ...(database.insertLedgerRows ? { insert: database.insertLedgerRows } : {}),
+    // Beside the spool: what waits for the database during an outage is on disk, not in the heap.
+    journal: openLedgerJournal(journalDir, seal, logger.warn),
     warn: logger.warn,
   })
 }
@@ -190,7 +194,7 @@ async function openAttemptStore(delivery: Delivery, logger: Logger): Promise<Att
 
 async function start(options: AuthtrailOptions, config: AuthtrailConfig, delivery: Delivery, key: Buffer, logger: Logger): Promise<Authtrail> {
   const hashSessionId = createSessionIdHasher(config.sessionIdMode, key)
-  const ledger = await openLedger(delivery, key, hashSessionId, logger)
+  const ledger = await openLedger(delivery, key, hashSessionId, config.spoolDir, logger)
   const spool = (options.openSpool ?? openSpool)(config.spoolDir)
   const outbox = createOutbox({
     onStored: (ids) => spool.done(ids),

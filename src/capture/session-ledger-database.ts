@@ -8,6 +8,7 @@ import type { LedgerClaim, LedgerEntry, SessionEnded, SessionEndKind, SessionLed
 import type { SessionSeal } from './session-seal.js'
 import { insertLedgerRows, ledgerSql } from './session-ledger-rows.js'
 import type { LedgerAdd } from './session-ledger-rows.js'
+import type { JournaledAdd, SessionLedgerJournal } from './session-ledger-journal.js'
 
 export interface DatabaseLedgerOptions {
   readonly client: SqlClient
@@ -22,6 +23,11 @@ export interface DatabaseLedgerOptions {
   readonly insert?: (rows: readonly LedgerAdd[], replace: boolean) => Promise<void>
   /** Told when writes wait for an unreachable database. */
   readonly warn?: (message: string) => void
+  /**
+   * Where writes wait while the database is unreachable (the app's spool directory). Without one they
+   * wait in memory, at most {@link MAX_PENDING} sessions, and are lost if the process ends first.
+   */
+  readonly journal?: SessionLedgerJournal
 }
 
 /** The ledger table next to an audit table: same schema (PostgreSQL) or database (MariaDB). */
@@ -69,11 +75,10 @@ function endedOf(text: string | null): SessionEnded | undefined {
 /** Ledger rows written per statement, and the longest a login's row waits for others. */
 const ADD_BATCH = 500
 const ADD_DELAY_MS = 20
-/** Most new sessions kept in memory while the database is unreachable. */
+/** Most new sessions kept in memory while the database is unreachable, when there is no journal. */
 const MAX_PENDING = 100_000
 
-interface PendingAdd extends LedgerAdd {
-  readonly replace: boolean
+interface PendingAdd extends JournaledAdd {
   readonly waiters: ReadonlyArray<{ resolve(): void; reject(err: unknown): void }>
 }
 
@@ -135,6 +140,7 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
     return token
   }
 
+  const { journal } = options
   const pending = new Map<string, PendingAdd>()
   /** Removals the database could not take (it was down): each resolves with the row once it is deleted. */
   const removals = new Map<string, Array<(entry: LedgerEntry | undefined) => void>>()
@@ -149,7 +155,7 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
   function flush(): Promise<void> {
     clearTimeout(timer)
     timer = undefined
-    if (pending.size === 0 && removals.size === 0) return writing ?? Promise.resolve()
+    if (pending.size === 0 && removals.size === 0 && (journal?.size() ?? 0) === 0) return writing ?? Promise.resolve()
     const batch = [...pending.values()]
     const removing = new Map(removals)
     pending.clear()
@@ -164,30 +170,52 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
     writing = current
     return current
   }
-  const deleteRows = async (sessionIds: readonly string[]): Promise<Map<string, LedgerEntry>> => {
-    const hashed = sessionIds.map(hashSessionId)
+  /** Deletes live rows by audit session id; returns what each held. */
+  const deleteRows = async (hashed: readonly string[]): Promise<Map<string, LedgerEntry>> => {
+    if (hashed.length === 0) return new Map()
     const rows = await client.query<Row>(sql(() => `DELETE FROM ${table} WHERE session_id IN (${hashed.map(() => p()).join(', ')}) AND ended IS NULL RETURNING ${columns}`), hashed)
-    const byHash = new Map(rows.map((row) => [row.session_id, entryOf(row)]))
-    return new Map(sessionIds.map((id, i) => [id, byHash.get(hashed[i]!)]).filter((pair): pair is [string, LedgerEntry] => pair[1] !== undefined))
+    return new Map(rows.map((row) => [row.session_id, entryOf(row)]))
+  }
+  /** Moves sessions to the journal: they are as safe there as in the table, so their waiters are told. */
+  const spill = (adds: readonly PendingAdd[], removed: readonly string[]): void => {
+    journal!.append(adds, removed)
+    for (const add of adds) for (const waiter of add.waiters) waiter.resolve()
   }
   async function write(batch: readonly PendingAdd[], removing: ReadonlyMap<string, Array<(entry: LedgerEntry | undefined) => void>>): Promise<void> {
+    // What waits on disk comes first: what is in memory is newer.
+    const backlog = journal?.backlog()
+    const adds = new Map<string, JournaledAdd>(backlog?.adds)
+    for (const add of batch) {
+      // An adoption never overrides a login queued before it.
+      if (!(adds.get(add.entry.auditSessionId)?.replace && !add.replace)) adds.set(add.entry.auditSessionId, add)
+    }
+    const removalHashes = new Map<string, string>([...removing.keys()].map((id) => [id, hashSessionId(id)]))
+    const cancelled = new Map<string, LedgerEntry | undefined>(backlog?.removals)
+    for (const hashed of removalHashes.values()) {
+      cancelled.set(hashed, adds.get(hashed)?.entry ?? cancelled.get(hashed))
+      adds.delete(hashed)
+    }
     try {
       // Adoptions first: a login queued in the same batch then overwrites what an adoption kept.
-      const rows = (replace: boolean): LedgerAdd[] => batch.filter((add) => add.replace === replace).map(({ sessionId, entry }) => ({ sessionId, entry }))
       // In statements of ADD_BATCH rows: after an outage the backlog is far more than one statement may
       // carry (PostgreSQL takes 65,535 parameters), and a failed try then costs one statement's work.
       for (const replace of [false, true]) {
-        const chosen = rows(replace)
+        const chosen = [...adds.values()].filter((add) => add.replace === replace).map(({ sessionId, entry }) => ({ sessionId, entry }))
         for (let i = 0; i < chosen.length; i += ADD_BATCH) await insertRows(chosen.slice(i, i + ADD_BATCH), replace)
       }
       const removed = new Map<string, LedgerEntry>()
-      const ids = [...removing.keys()]
-      for (let i = 0; i < ids.length; i += ADD_BATCH) for (const [id, entry] of await deleteRows(ids.slice(i, i + ADD_BATCH))) removed.set(id, entry)
+      const hashes = [...cancelled.keys()]
+      for (let i = 0; i < hashes.length; i += ADD_BATCH) for (const [hashed, entry] of await deleteRows(hashes.slice(i, i + ADD_BATCH))) removed.set(hashed, entry)
       outages = 0
+      if (backlog) journal!.clear(backlog.through)
       for (const add of batch) for (const waiter of add.waiters) waiter.resolve()
-      for (const [sessionId, waiters] of removing) for (const resolve of waiters) resolve(removed.get(sessionId))
+      for (const [sessionId, waiters] of removing) {
+        const hashed = removalHashes.get(sessionId)!
+        for (const resolve of waiters) resolve(removed.get(hashed) ?? cancelled.get(hashed))
+      }
     } catch (err) {
-      if (closed || !isUnavailable(err)) {
+      const kept = batch.filter((add) => !removalHashes.has(add.sessionId) && adds.has(add.entry.auditSessionId))
+      if (!isUnavailable(err) || (closed && !journal)) {
         for (const add of batch) for (const waiter of add.waiters) waiter.reject(err)
         for (const waiters of removing.values()) for (const resolve of waiters) resolve(undefined)
         return
@@ -195,20 +223,35 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
       // The database is down: nothing is dropped. A session left out of the ledger would never be
       // reported as timed out, and one whose removal is lost would be reported after its logout.
       outages++
+      if (journal) spill(kept, [...removalHashes.values()])
       for (const [sessionId, waiters] of removing) {
         removals.set(sessionId, [...waiters, ...(removals.get(sessionId) ?? [])])
         pending.delete(sessionId)
       }
-      for (const add of batch) {
-        const newer = pending.get(add.sessionId)
-        if (removals.has(add.sessionId)) for (const waiter of add.waiters) waiter.resolve()
-        else pending.set(add.sessionId, newer ? { ...newer, waiters: [...add.waiters, ...newer.waiters] } : add)
+      if (!journal) {
+        for (const add of batch) {
+          const newer = pending.get(add.sessionId)
+          if (removals.has(add.sessionId)) for (const waiter of add.waiters) waiter.resolve()
+          else pending.set(add.sessionId, newer ? { ...newer, waiters: [...add.waiters, ...newer.waiters] } : add)
+        }
+      } else {
+        for (const add of batch) if (!kept.includes(add)) for (const waiter of add.waiters) waiter.resolve()
+      }
+      if (closed) {
+        // Ending with the database down: the removals are in the journal, for the next process to apply.
+        for (const waiters of removals.values()) for (const resolve of waiters) resolve(undefined)
+        removals.clear()
+        return
       }
       const delay = backoffDelay(outages, 100, 30_000)
-      options.warn?.(`the session ledger ${table} in ${client.description} is unreachable (${(err as Error).message}); ${pending.size} new and ${removals.size} ended sessions wait in memory, next try in ${delay} ms`)
+      const where = journal ? `${journal.size()} writes wait in the journal in the spool directory` : `${pending.size} new and ${removals.size} ended sessions wait in memory`
+      options.warn?.(`the session ledger ${table} in ${client.description} is unreachable (${(err as Error).message}); ${where}, next try in ${delay} ms`)
       schedule(delay)
     }
   }
+
+  // Sessions a killed process left in its journal go into the table as soon as the database answers.
+  if ((journal?.size() ?? 0) > 0) schedule(0)
 
   return {
     description: `${table} in ${client.description}`,
@@ -217,7 +260,11 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
       // Logins come in bursts: their rows go in one statement per flush, not a round trip each.
       return new Promise<void>((resolve, reject) => {
         const queued = pending.get(sessionId)
-        if (!queued && pending.size >= MAX_PENDING) {
+        if (!queued && journal && outages > 0 && pending.size >= ADD_BATCH) {
+          // The database is still down: what waits goes to disk instead of growing the heap.
+          spill([...pending.values()], [])
+          pending.clear()
+        } else if (!queued && pending.size >= MAX_PENDING) {
           return reject(new Error(`${pending.size} sessions are already waiting for the session ledger ${table} (the database is unreachable)`))
         }
         const waiters = [...(queued?.waiters ?? []), { resolve, reject }]
@@ -242,9 +289,12 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
       // The batch being written when the removal came may have gone back to wait for the database.
       const requeued = unwritten()
       try {
-        return (await deleteRows([sessionId])).get(sessionId) ?? queued ?? requeued
+        return (await deleteRows([hashSessionId(sessionId)])).get(hashSessionId(sessionId)) ?? queued ?? requeued
       } catch (err) {
-        if (closed || !isUnavailable(err)) throw err
+        if (!isUnavailable(err) || (closed && !journal)) throw err
+        // On disk too: a process killed before the database is back must not report this session later.
+        journal?.append([], [hashSessionId(sessionId)])
+        if (closed) return queued ?? requeued
         return new Promise<LedgerEntry | undefined>((resolve) => {
           removals.set(sessionId, [...(removals.get(sessionId) ?? []), (entry) => resolve(entry ?? queued ?? requeued)])
           outages = Math.max(outages, 1)
@@ -256,6 +306,7 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
     async close() {
       closed = true
       await flush()
+      journal?.close()
     },
 
     async claimDue(now, limit, leaseMs, only) {

@@ -1,13 +1,17 @@
+import { mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { createDatabaseLedger } from '../../src/capture/session-ledger-database.js'
 import { createMemoryLedger } from '../../src/capture/session-ledger.js'
 import type { LedgerEntry, SessionLedger } from '../../src/capture/session-ledger.js'
 import { createSessionSeal } from '../../src/capture/session-seal.js'
+import { openLedgerJournal } from '../../src/capture/session-ledger-journal.js'
 import { createSessionIdHasher } from '../../src/capture/session-id.js'
 import { createMariadbClient } from '../../src/deliver/mariadb/mariadb-client.js'
 import { createPostgresClient } from '../../src/deliver/postgres/postgres-client.js'
 import { DATABASES } from '../helpers/databases.js'
-import { sleep } from '../helpers/eventually.js'
+import { eventually, sleep } from '../helpers/eventually.js'
 import { tcpProxy } from '../helpers/tcp-proxy.js'
 import type { TestNamespace } from '../helpers/databases.js'
 
@@ -224,6 +228,50 @@ for (const db of DATABASES.filter((d) => d.name !== 'pglite')) {
         await client.close()
         await proxy.close()
         await namespace.teardown()
+      }
+    }, 60_000)
+
+    it('with a journal, keeps what waits on disk instead of in memory, and the next process writes it after a shutdown during the outage', async () => {
+      const namespace = await db.create()
+      const url = new URL(namespace.properties['security.logging.db']!.replace(/^mariadb:/, 'mysql:'))
+      const proxy = await tcpProxy(Number(url.port))
+      const proxied = namespace.properties['security.logging.db']!.replace(`:${url.port}/`, `:${proxy.port}/`)
+      const open = () => (db.name === 'postgres' ? createPostgresClient({ url: proxied, poolSize: 1 }) : createMariadbClient({ url: proxied, poolSize: 1 }))
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'authtrail-ledger-journal-'))
+      const seal = createSessionSeal(KEY)
+      const clients = [open(), open()]
+      let down = false
+      try {
+        const first = createDatabaseLedger({ client: clients[0]!, auditTable: namespace.table, hashSessionId: hash, seal, journal: openLedgerJournal(dir, seal) })
+        await first.add('written-before', entry('written-before', 5_000), true)
+        await proxy.down()
+        down = true
+        const ids = Array.from({ length: 1200 }, (_, i) => `outage-${i}`)
+        // Each login is told its session is safe while the database is still down: it is on disk.
+        await Promise.all([...ids, 'logged-out'].map((id) => first.add(id, entry(id, 5_000), true)))
+        void first.remove('logged-out')
+        void first.remove('written-before')
+        await sleep(200)
+        // The app shuts down before the database is back.
+        await first.close()
+        const left = readdirSync(dir).filter((name) => name.startsWith('ledger-'))
+        expect(left).toHaveLength(1)
+        // The next process (the file renamed to a process id that is not running, as after a restart).
+        renameSync(path.join(dir, left[0]!), path.join(dir, left[0]!.replace(/^ledger-\d+\./, `ledger-${2 ** 22 + 777}.`)))
+        const next = createDatabaseLedger({ client: clients[1]!, auditTable: namespace.table, hashSessionId: hash, seal, journal: openLedgerJournal(dir, seal) })
+        await proxy.up()
+        down = false
+        await eventually(async () => expect(await next.count()).toBe(1200), 30_000, 200)
+        const claims = await next.claimDue(10_000, 2000, 60_000)
+        expect(claims.map((c) => c.sessionId).sort()).toEqual([...ids].sort())
+        await next.close()
+        expect(readdirSync(dir)).toEqual([])
+      } finally {
+        if (down) await proxy.up()
+        for (const client of clients) await client.close()
+        await proxy.close()
+        await namespace.teardown()
+        rmSync(dir, { recursive: true, force: true })
       }
     }, 60_000)
   })

@@ -1,0 +1,141 @@
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs'
+import path from 'node:path'
+import { isAlive, processStamp } from '../deliver/process-alive.js'
+import type { LedgerEntry } from './session-ledger.js'
+import type { LedgerAdd } from './session-ledger-rows.js'
+import type { SessionSeal } from './session-seal.js'
+
+/** A session waiting for the ledger table; `replace` is false for an adoption, which never overrides a login. */
+export interface JournaledAdd extends LedgerAdd {
+  readonly replace: boolean
+}
+
+/** What a journal holds, replayed in order: removals cancel the sessions journaled before them. */
+export interface JournalBacklog {
+  /** By audit session id (the ledger row's key): what is still to be written. */
+  readonly adds: ReadonlyMap<string, JournaledAdd>
+  /** Audit session ids to delete from the table, each with the journaled session it cancelled, if any. */
+  readonly removals: ReadonlyMap<string, LedgerEntry | undefined>
+  /** Where this backlog ends in the file, for {@link SessionLedgerJournal.clear}. */
+  readonly through: number
+}
+
+/**
+ * Where the session ledger's writes wait on disk while its database is unreachable, so that a long
+ * outage grows a file in the spool directory rather than the heap, and a process killed during it
+ * loses none of them: the next process to open the directory takes over the journals of processes
+ * that are gone. Store ids are sealed (AES-GCM under the session key) before they reach the disk.
+ */
+export interface SessionLedgerJournal {
+  /** Appends sessions and removals (by audit session id); synchronous, like the spool's write. */
+  append(adds: readonly JournaledAdd[], removals: readonly string[]): void
+  /** Everything journaled, this process's and what it took over, with removals applied. */
+  backlog(): JournalBacklog
+  /** A backlog read `through` this point is in the table: only what was journaled since is kept. */
+  clear(through: number): void
+  /** Lines journaled and not yet cleared. */
+  readonly size: () => number
+  /** Closes the file; an empty journal leaves nothing behind, a full one waits for the next process. */
+  close(): void
+}
+
+/** `ledger-<pid>.<process stamp>-<time and random>.ndjson` */
+const FILE = /^ledger-(\d+)\.(\d+)-(\d+)\.ndjson$/
+
+/**
+ * Opens this process's ledger journal in `dir` (the spool directory), taking over the journals of dead
+ * processes. `warn` hears of lines that cannot be read back (cut short by a kill, or sealed under
+ * another key).
+ */
+export function openLedgerJournal(dir: string, seal: SessionSeal, warn: (message: string) => void = () => {}): SessionLedgerJournal {
+  mkdirSync(dir, { recursive: true })
+  // Time and a random part: two instances in one process get files of their own.
+  const file = path.join(dir, `ledger-${process.pid}.${processStamp()}-${Date.now()}${Math.floor(Math.random() * 1e6)}.ndjson`)
+  let fd = openSync(file, 'a+', 0o600)
+  let lines = 0
+  let bytes = 0
+  const write = (text: string): void => {
+    if (fd < 0) throw new Error(`authtrail: the session ledger journal ${file} is closed`)
+    bytes += writeSync(fd, text)
+  }
+
+  for (const name of readdirSync(dir)) {
+    const match = FILE.exec(name)
+    if (!match || path.join(dir, name) === file || isAlive(Number(match[1]), Number(match[2]))) continue
+    // Renaming first claims the file: of several processes starting at once, one takes it over.
+    const claimed = path.join(dir, `${name}.claimed-${process.pid}`)
+    try {
+      renameSync(path.join(dir, name), claimed)
+    } catch {
+      continue
+    }
+    const text = readFileSync(claimed, 'utf8')
+    // Only whole lines: the last one may have been cut short by a kill.
+    const whole = text.slice(0, text.lastIndexOf('\n') + 1)
+    if (whole !== '') {
+      write(whole)
+      lines += whole.split('\n').length - 1
+    }
+    unlinkSync(claimed)
+  }
+
+  return {
+    append(adds, removals) {
+      if (adds.length === 0 && removals.length === 0) return
+      let text = ''
+      for (const { sessionId, entry, replace } of adds) text += `A ${JSON.stringify({ sealed: seal.seal(sessionId), entry, replace })}\n`
+      for (const auditSessionId of removals) text += `R ${JSON.stringify(auditSessionId)}\n`
+      write(text)
+      lines += adds.length + removals.length
+    },
+    backlog() {
+      const adds = new Map<string, JournaledAdd>()
+      const removals = new Map<string, LedgerEntry | undefined>()
+      if (lines === 0) return { adds, removals, through: bytes }
+      let unreadable = 0
+      const through = bytes
+      const text = readFileSync(file).subarray(0, through).toString('utf8')
+      for (const line of text.split('\n')) {
+        try {
+          if (line.startsWith('A ')) {
+            const { sealed, entry, replace } = JSON.parse(line.slice(2)) as { sealed: string; entry: LedgerEntry; replace: boolean }
+            const key = entry.auditSessionId
+            const earlier = adds.get(key)
+            // As in the table: an adoption never overrides a login.
+            if (earlier?.replace && !replace) continue
+            adds.set(key, { sessionId: seal.unseal(sealed), entry, replace })
+            removals.delete(key)
+          } else if (line.startsWith('R ')) {
+            const key = JSON.parse(line.slice(2)) as string
+            removals.set(key, adds.get(key)?.entry ?? removals.get(key))
+            adds.delete(key)
+          }
+        } catch {
+          unreadable++
+        }
+      }
+      if (unreadable > 0) warn(`${unreadable} lines of the session ledger journal ${file} could not be read back (cut short, or sealed under another session key) and were skipped`)
+      return { adds, removals, through }
+    },
+    clear(through) {
+      if (fd < 0 || lines === 0) return
+      // What was journaled while the backlog was being written stays; renamed into place, so that a
+      // kill half-way leaves either the old journal or the new one.
+      const rest = through < bytes ? readFileSync(file).subarray(through) : Buffer.alloc(0)
+      const next = `${file}.next`
+      writeFileSync(next, rest, { mode: 0o600 })
+      closeSync(fd)
+      renameSync(next, file)
+      fd = openSync(file, 'a+', 0o600)
+      bytes = rest.length
+      lines = rest.toString('utf8').split('\n').length - 1
+    },
+    size: () => lines,
+    close() {
+      if (fd < 0) return
+      closeSync(fd)
+      fd = -1
+      if (lines === 0) unlinkSync(file)
+    },
+  }
+}

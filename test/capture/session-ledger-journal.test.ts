@@ -1,0 +1,127 @@
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { openLedgerJournal } from '../../src/capture/session-ledger-journal.js'
+import type { LedgerEntry } from '../../src/capture/session-ledger.js'
+import { createSessionSeal } from '../../src/capture/session-seal.js'
+import { processStamp } from '../../src/deliver/process-alive.js'
+
+const seal = createSessionSeal(Buffer.from('journal-test-key-0123456789abcdef0123'))
+/** A process id that is not running. */
+const DEAD_PID = 2 ** 22 + 4321
+
+const entry = (id: string, expiresAt = 5_000): LedgerEntry => ({
+  user: { username: 'alice', userId: '7', profile: {} },
+  auditSessionId: `hash-${id}`,
+  ip: '192.0.2.1',
+  userAgent: 'curl/8',
+  loginTime: 1_000,
+  expiresAt,
+  absoluteExpiresAt: undefined,
+})
+const add = (id: string, replace = true, expiresAt = 5_000) => ({ sessionId: `store-id-${id}`, entry: entry(id, expiresAt), replace })
+
+describe('the session ledger journal', () => {
+  let dir: string
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'authtrail-journal-'))
+  })
+  afterEach(() => rmSync(dir, { recursive: true, force: true }))
+
+  it('replays in order: a removal cancels the session journaled before it, an adoption never overrides a login', () => {
+    const journal = openLedgerJournal(dir, seal)
+    journal.append([add('a'), add('b'), add('c', true, 7_000)], [])
+    journal.append([add('c', false, 9_000), add('d', false)], ['hash-b', 'hash-written-earlier'])
+    journal.append([add('d', true, 8_000)], [])
+    const { adds, removals } = journal.backlog()
+    expect([...adds.keys()]).toEqual(['hash-a', 'hash-c', 'hash-d'])
+    expect(adds.get('hash-a')).toMatchObject({ sessionId: 'store-id-a', replace: true })
+    expect(adds.get('hash-c')).toMatchObject({ replace: true, entry: { expiresAt: 7_000 } })
+    expect(adds.get('hash-d')).toMatchObject({ replace: true, entry: { expiresAt: 8_000 } })
+    expect(removals.get('hash-b')).toMatchObject({ auditSessionId: 'hash-b' })
+    expect(removals.has('hash-written-earlier')).toBe(true)
+    expect(removals.get('hash-written-earlier')).toBeUndefined()
+    journal.close()
+  })
+
+  it('writes store ids sealed, never in clear', () => {
+    const journal = openLedgerJournal(dir, seal)
+    journal.append([add('secret-1234')], [])
+    const [file] = readdirSync(dir)
+    expect(readFileSync(path.join(dir, file!), 'utf8')).not.toContain('store-id-secret-1234')
+    expect(journal.backlog().adds.get('hash-secret-1234')?.sessionId).toBe('store-id-secret-1234')
+    journal.close()
+  })
+
+  it('keeps what was journaled after the backlog it clears, and leaves no file once empty and closed', () => {
+    const journal = openLedgerJournal(dir, seal)
+    journal.append([add('a')], [])
+    const backlog = journal.backlog()
+    journal.append([add('late')], ['hash-a'])
+    journal.clear(backlog.through)
+    expect(journal.size()).toBe(2)
+    const rest = journal.backlog()
+    expect([...rest.adds.keys()]).toEqual(['hash-late'])
+    expect([...rest.removals.keys()]).toEqual(['hash-a'])
+    journal.clear(rest.through)
+    expect(journal.size()).toBe(0)
+    journal.close()
+    expect(readdirSync(dir)).toEqual([])
+  })
+
+  it('leaves a journal that still holds writes for the next process', () => {
+    const journal = openLedgerJournal(dir, seal)
+    journal.append([add('a')], [])
+    journal.close()
+    expect(readdirSync(dir)).toHaveLength(1)
+  })
+
+  it('takes over the journal of a dead process, skipping a line cut short by the kill', () => {
+    const writer = openLedgerJournal(dir, seal)
+    writer.append([add('a'), add('b')], ['hash-a'])
+    writer.close()
+    const [left] = readdirSync(dir)
+    const orphan = path.join(dir, left!.replace(`ledger-${process.pid}.`, `ledger-${DEAD_PID}.`))
+    writeFileSync(orphan, readFileSync(path.join(dir, left!)))
+    rmSync(path.join(dir, left!))
+    appendFileSync(orphan, 'A {"sealed":"half-wri')
+    const journal = openLedgerJournal(dir, seal)
+    expect(journal.size()).toBe(3)
+    expect([...journal.backlog().adds.keys()]).toEqual(['hash-b'])
+    expect(readdirSync(dir)).toHaveLength(1)
+    journal.close()
+  })
+
+  it('takes over a journal named with this process id but left by an earlier process (pid 1 in a restarted container)', () => {
+    writeFileSync(path.join(dir, `ledger-${process.pid}.${processStamp() - 60_000}-1.ndjson`), `A ${JSON.stringify({ sealed: seal.seal('store-id-x'), entry: entry('x'), replace: true })}\n`)
+    const journal = openLedgerJournal(dir, seal)
+    expect([...journal.backlog().adds.keys()]).toEqual(['hash-x'])
+    journal.close()
+  })
+
+  it('leaves the journal of another instance in this process alone', () => {
+    const other = openLedgerJournal(dir, seal)
+    other.append([add('a')], [])
+    const journal = openLedgerJournal(dir, seal)
+    expect(journal.size()).toBe(0)
+    expect(other.size()).toBe(1)
+    journal.close()
+    other.close()
+  })
+
+  it('skips, with a warning, a line sealed under another key', () => {
+    const other = openLedgerJournal(dir, createSessionSeal(Buffer.from('some-other-key-0123456789abcdef0123')))
+    other.append([add('a')], [])
+    other.close()
+    const [left] = readdirSync(dir)
+    const orphan = path.join(dir, left!.replace(`ledger-${process.pid}.`, `ledger-${DEAD_PID}.`))
+    writeFileSync(orphan, readFileSync(path.join(dir, left!)))
+    rmSync(path.join(dir, left!))
+    const warnings: string[] = []
+    const journal = openLedgerJournal(dir, seal, (m) => warnings.push(m))
+    expect(journal.backlog().adds.size).toBe(0)
+    expect(warnings.join('\n')).toMatch(/1 lines .* could not be read back/)
+    journal.close()
+  })
+})
