@@ -44,6 +44,44 @@ export async function stopDemo(server: DemoServer): Promise<void> {
   rmSync(server.dir, { recursive: true, force: true })
 }
 
+/** A {@link startNeighbour} process. */
+export interface Neighbour {
+  readonly child: ChildProcess
+  readonly dir: string
+}
+
+/**
+ * Starts bench/database-neighbour.ts in a fresh directory with these properties (the audited demo's):
+ * the audit database's work at `rate` events per second, in a process of its own.
+ */
+export async function startNeighbour(properties: Record<string, string>, rate: number): Promise<Neighbour> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'authtrail-bench-neighbour-'))
+  mkdirSync(path.join(dir, 'config'))
+  writeFileSync(path.join(dir, 'config/generalapp.properties'), Object.entries(properties).map(([k, v]) => `${k} = ${v}`).join('\n') + '\n')
+  // By its resolved URL: the neighbour runs in a directory of its own, where tsx cannot be found by name.
+  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), path.join(ROOT, 'bench/database-neighbour.ts'), String(Math.round(rate))], {
+    cwd: dir,
+    env: { ...process.env, AUTHTRAIL_SESSION_KEY: 'bench-key-0123456789abcdef0123456789' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.once('data', () => resolve())
+    child.once('exit', (code) => reject(new Error(`database neighbour exited with ${code}`)))
+  })
+  return { child, dir }
+}
+
+/** Stops a neighbour; returns how many events it delivered. */
+export async function stopNeighbour(neighbour: Neighbour): Promise<string> {
+  let output = ''
+  neighbour.child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()))
+  const exited = new Promise((resolve) => neighbour.child.once('exit', resolve))
+  neighbour.child.kill('SIGTERM')
+  await exited
+  rmSync(neighbour.dir, { recursive: true, force: true })
+  return output.trim()
+}
+
 /** Resident memory of a process, in MiB. */
 export function rssMiB(pid: number): number {
   const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
@@ -103,7 +141,14 @@ export interface LoginFigures {
  * baseline, ...) so that drift of a shared machine falls on both sides; reports the medians and the
  * median of the per-round ratios.
  */
-export async function compareLogins(baseline: DemoServer, audited: DemoServer, seconds: number, rounds = 3): Promise<{ baseline: LoginFigures; audited: LoginFigures; ratio: number; cpuRatio: number; pacedP99DifferenceMs: number }> {
+export async function compareLogins(
+  baseline: DemoServer,
+  audited: DemoServer,
+  seconds: number,
+  rounds = 3,
+  /** The audited demo's properties: each round also measures the baseline beside a {@link startNeighbour} at the audited rate. */
+  neighbourProperties?: Record<string, string>,
+): Promise<{ baseline: LoginFigures; audited: LoginFigures; ratio: number; cpuRatio: number; pacedP99DifferenceMs: number; neighbour: { ratio: number; p99Ms: number; delivered: string } | undefined }> {
   await loginLoad(baseline.url, seconds)
   await loginLoad(audited.url, seconds)
   const measure = async (server: DemoServer) => {
@@ -117,9 +162,20 @@ export async function compareLogins(baseline: DemoServer, audited: DemoServer, s
   }
   const base: Array<Awaited<ReturnType<typeof measure>>> = []
   const audit: typeof base = []
+  const beside: typeof base = []
+  let delivered = ''
   for (let round = 0; round < rounds; round++) {
     base.push(await measure(baseline))
     audit.push(await measure(audited))
+    if (neighbourProperties) {
+      // The database's work at the rate the audited demo just reached, done by another process.
+      const neighbour = await startNeighbour(neighbourProperties, audit[round]!.result.requests.average)
+      try {
+        beside.push(await measure(baseline))
+      } finally {
+        delivered = await stopNeighbour(neighbour)
+      }
+    }
   }
   // The same servers at a fixed rate, half of what the baseline reached: both have room to spare.
   const rate = Math.max(100, Math.round(median(base.map((r) => r.result.requests.average)) / 2 / 100) * 100)
@@ -148,6 +204,11 @@ export async function compareLogins(baseline: DemoServer, audited: DemoServer, s
     pacedP99DifferenceMs: median(pacedBase.map((b, i) => pacedAudit[i]!.latency.p99 - b.latency.p99)),
     ratio: Number(median(base.map((b, i) => audit[i]!.result.requests.average / b.result.requests.average)).toFixed(3)),
     cpuRatio: Number(median(base.map((b, i) => audit[i]!.cpuMicrosPerRequest / b.cpuMicrosPerRequest)).toFixed(3)),
+    neighbour: beside.length === 0 ? undefined : {
+      ratio: Number(median(base.map((b, i) => beside[i]!.result.requests.average / b.result.requests.average)).toFixed(3)),
+      p99Ms: median(beside.map((r) => r.result.latency.p99)),
+      delivered,
+    },
   }
 }
 
@@ -169,5 +230,10 @@ export function loginRows(label: string, comparison: Awaited<ReturnType<typeof c
     [`at ${baseline.paced.rate} req/s: p99 ms without / with audit`]: `${baseline.paced.p99Ms} / ${audited.paced.p99Ms}`,
     [`at ${baseline.paced.rate} req/s: p99 difference ms (median of rounds)`]: comparison.pacedP99DifferenceMs,
     'errors (audit runs)': audited.errors,
+    ...(comparison.neighbour ? {
+      'control: req/s of the demo without audit, beside another process doing the database\'s work at the audited rate / alone': comparison.neighbour.ratio,
+      'control: p99 ms of that run': comparison.neighbour.p99Ms,
+      'control: neighbour in its last round': comparison.neighbour.delivered,
+    } : {}),
   }
 }

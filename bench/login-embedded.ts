@@ -13,9 +13,10 @@ const DURATION_S = Number(process.env.BENCH_DURATION ?? 10)
 
 export async function benchLoginEmbedded(): Promise<Record<string, string | number>> {
   const baseline = await startDemo('baseline', { 'security.logging.proc': '' })
-  const audited = await startDemo('audited', { 'security.logging.proc': 'dbo.securitylogging', 'security.logging.embedded.dir': 'data' })
+  const properties = { 'security.logging.proc': 'dbo.securitylogging', 'security.logging.embedded.dir': 'data' }
+  const audited = await startDemo('audited', properties)
   try {
-    return loginRows('embedded PGlite', await compareLogins(baseline, audited, DURATION_S))
+    return loginRows('embedded PGlite', await compareLogins(baseline, audited, DURATION_S, 3, properties))
   } finally {
     await stopDemo(baseline)
     await stopDemo(audited)
