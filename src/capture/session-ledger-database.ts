@@ -176,14 +176,28 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
     const rows = await client.query<Row>(sql(() => `DELETE FROM ${table} WHERE session_id IN (${hashed.map(() => p()).join(', ')}) AND ended IS NULL RETURNING ${columns}`), hashed)
     return new Map(rows.map((row) => [row.session_id, entryOf(row)]))
   }
-  /** Moves sessions to the journal: they are as safe there as in the table, so their waiters are told. */
-  const spill = (adds: readonly PendingAdd[], removed: readonly string[]): void => {
-    journal!.append(adds, removed)
+  /**
+   * Moves sessions to the journal: they are as safe there as in the table, so their waiters are told.
+   * False when there is no journal or the disk refused (full): the caller keeps them in memory.
+   */
+  const spill = (adds: readonly PendingAdd[], removed: readonly string[]): boolean => {
+    if (!journal) return false
+    try {
+      journal.append(adds, removed)
+    } catch (err) {
+      options.warn?.(`could not write the session ledger journal (${(err as Error).message}); sessions that wait for the database are kept in memory`)
+      return false
+    }
     for (const add of adds) for (const waiter of add.waiters) waiter.resolve()
+    return true
   }
   async function write(batch: readonly PendingAdd[], removing: ReadonlyMap<string, Array<(entry: LedgerEntry | undefined) => void>>): Promise<void> {
+    // During an outage the journal may hold many thousands of sessions: it is read (and unsealed) only
+    // once the database answers again, not on every try.
+    const probe = outages > 0 && (journal?.size() ?? 0) > 0 ? client.query('SELECT 1').then(() => undefined, (err: unknown) => err) : undefined
+    const unreachable = await probe
     // What waits on disk comes first: what is in memory is newer.
-    const backlog = journal?.backlog()
+    const backlog = unreachable === undefined ? journal?.backlog() : undefined
     const adds = new Map<string, JournaledAdd>(backlog?.adds)
     for (const add of batch) {
       // An adoption never overrides a login queued before it.
@@ -196,6 +210,7 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
       adds.delete(hashed)
     }
     try {
+      if (unreachable !== undefined) throw unreachable
       // Adoptions first: a login queued in the same batch then overwrites what an adoption kept.
       // In statements of ADD_BATCH rows: after an outage the backlog is far more than one statement may
       // carry (PostgreSQL takes 65,535 parameters), and a failed try then costs one statement's work.
@@ -207,14 +222,21 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
       const hashes = [...cancelled.keys()]
       for (let i = 0; i < hashes.length; i += ADD_BATCH) for (const [hashed, entry] of await deleteRows(hashes.slice(i, i + ADD_BATCH))) removed.set(hashed, entry)
       outages = 0
-      if (backlog) journal!.clear(backlog.through)
+      if (backlog) {
+        try {
+          journal!.clear(backlog.through)
+        } catch (err) {
+          // The rows are in the table: a journal written again later only repeats them, harmlessly.
+          options.warn?.(`could not clear the session ledger journal (${(err as Error).message})`)
+        }
+      }
       for (const add of batch) for (const waiter of add.waiters) waiter.resolve()
       for (const [sessionId, waiters] of removing) {
         const hashed = removalHashes.get(sessionId)!
         for (const resolve of waiters) resolve(removed.get(hashed) ?? cancelled.get(hashed))
       }
     } catch (err) {
-      const kept = batch.filter((add) => !removalHashes.has(add.sessionId) && adds.has(add.entry.auditSessionId))
+      const kept = new Set(batch.filter((add) => !removalHashes.has(add.sessionId) && adds.has(add.entry.auditSessionId)))
       if (!isUnavailable(err) || (closed && !journal)) {
         for (const add of batch) for (const waiter of add.waiters) waiter.reject(err)
         for (const waiters of removing.values()) for (const resolve of waiters) resolve(undefined)
@@ -223,19 +245,19 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
       // The database is down: nothing is dropped. A session left out of the ledger would never be
       // reported as timed out, and one whose removal is lost would be reported after its logout.
       outages++
-      if (journal) spill(kept, [...removalHashes.values()])
+      const spilled = spill([...kept], [...removalHashes.values()])
       for (const [sessionId, waiters] of removing) {
         removals.set(sessionId, [...waiters, ...(removals.get(sessionId) ?? [])])
         pending.delete(sessionId)
       }
-      if (!journal) {
+      if (!spilled) {
         for (const add of batch) {
           const newer = pending.get(add.sessionId)
           if (removals.has(add.sessionId)) for (const waiter of add.waiters) waiter.resolve()
           else pending.set(add.sessionId, newer ? { ...newer, waiters: [...add.waiters, ...newer.waiters] } : add)
         }
       } else {
-        for (const add of batch) if (!kept.includes(add)) for (const waiter of add.waiters) waiter.resolve()
+        for (const add of batch) if (!kept.has(add)) for (const waiter of add.waiters) waiter.resolve()
       }
       if (closed) {
         // Ending with the database down: the removals are in the journal, for the next process to apply.
@@ -260,9 +282,8 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
       // Logins come in bursts: their rows go in one statement per flush, not a round trip each.
       return new Promise<void>((resolve, reject) => {
         const queued = pending.get(sessionId)
-        if (!queued && journal && outages > 0 && pending.size >= ADD_BATCH) {
-          // The database is still down: what waits goes to disk instead of growing the heap.
-          spill([...pending.values()], [])
+        // The database is still down: what waits goes to disk instead of growing the heap.
+        if (!queued && journal && outages > 0 && pending.size >= ADD_BATCH && spill([...pending.values()], [])) {
           pending.clear()
         } else if (!queued && pending.size >= MAX_PENDING) {
           return reject(new Error(`${pending.size} sessions are already waiting for the session ledger ${table} (the database is unreachable)`))
@@ -288,12 +309,13 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
       await writing
       // The batch being written when the removal came may have gone back to wait for the database.
       const requeued = unwritten()
+      const hashed = hashSessionId(sessionId)
       try {
-        return (await deleteRows([hashSessionId(sessionId)])).get(hashSessionId(sessionId)) ?? queued ?? requeued
+        return (await deleteRows([hashed])).get(hashed) ?? queued ?? requeued
       } catch (err) {
-        if (!isUnavailable(err) || (closed && !journal)) throw err
         // On disk too: a process killed before the database is back must not report this session later.
-        journal?.append([], [hashSessionId(sessionId)])
+        const journaled = isUnavailable(err) && spill([], [hashed])
+        if (!isUnavailable(err) || (closed && !journaled)) throw err
         if (closed) return queued ?? requeued
         return new Promise<LedgerEntry | undefined>((resolve) => {
           removals.set(sessionId, [...(removals.get(sessionId) ?? []), (entry) => resolve(entry ?? queued ?? requeued)])

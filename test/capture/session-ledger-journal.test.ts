@@ -3,6 +3,10 @@ import os from 'node:os'
 import path from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { openLedgerJournal } from '../../src/capture/session-ledger-journal.js'
+import type { SessionLedgerJournal } from '../../src/capture/session-ledger-journal.js'
+import { createDatabaseLedger } from '../../src/capture/session-ledger-database.js'
+import type { SqlClient } from '../../src/deliver/sql-client.js'
+import { eventually } from '../helpers/eventually.js'
 import type { LedgerEntry } from '../../src/capture/session-ledger.js'
 import { createSessionSeal } from '../../src/capture/session-seal.js'
 import { processStamp } from '../../src/deliver/process-alive.js'
@@ -124,4 +128,49 @@ describe('the session ledger journal', () => {
     expect(warnings.join('\n')).toMatch(/1 lines .* could not be read back/)
     journal.close()
   })
+})
+
+describe('the database ledger when the journal\'s disk refuses', () => {
+  it('keeps the waiting sessions in memory instead, and writes them once the database answers', async () => {
+    let down = true
+    const inserted: string[] = []
+    // Just enough of a database for the ledger's writes: refused like a socket while down.
+    const client: SqlClient = {
+      dialect: 'postgres',
+      description: 'a test database',
+      async query() {
+        if (down) throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' })
+        return []
+      },
+      async close() {},
+    }
+    const refusing: SessionLedgerJournal = {
+      append: () => {
+        throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })
+      },
+      backlog: () => ({ adds: new Map(), removals: new Map(), through: 0 }),
+      clear: () => {},
+      size: () => 0,
+      close: () => {},
+    }
+    const warnings: string[] = []
+    const ledger = createDatabaseLedger({
+      client,
+      auditTable: 'public.securitylog',
+      hashSessionId: (id) => `hash-${id}`,
+      seal,
+      journal: refusing,
+      insert: async (rows) => {
+        if (down) throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' })
+        inserted.push(...rows.map((row) => row.sessionId))
+      },
+      warn: (message) => warnings.push(message),
+    })
+    const added = Promise.all(Array.from({ length: 1200 }, (_, i) => ledger.add(`s${i}`, entry(`s${i}`), true)))
+    await eventually(async () => expect(warnings.join('\n')).toMatch(/could not write the session ledger journal \(ENOSPC/))
+    down = false
+    await added
+    expect(new Set(inserted).size).toBe(1200)
+    await ledger.close()
+  }, 30_000)
 })
