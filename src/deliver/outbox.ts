@@ -325,6 +325,10 @@ export function createOutbox(options: OutboxOptions): Outbox {
     async close(timeoutMs = 10_000) {
       if (closed) return
       closed = true
+      // One try now rather than at the end of a backoff that may outlast the timeout: the database may
+      // be back (a failure pauses again, within the timeout).
+      pausedUntil = 0
+      cancelPump()
       requestPump(0)
       let timeout: NodeJS.Timeout | undefined
       const timedOut = await Promise.race([

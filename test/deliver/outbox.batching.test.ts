@@ -348,6 +348,22 @@ describe('outbox flush and close', () => {
     expect(sink.stored).toEqual(['e1'])
   })
 
+  it('tries once more at close() without waiting out a long backoff, so a database back from an outage gets everything', async () => {
+    let down = true
+    const sink = new FakeSink(() => {
+      if (down) throw new Error('ECONNREFUSED')
+    })
+    const { box } = outbox(sink, { retry: { initialDelayMs: 60_000, maxDelayMs: 60_000 } })
+    for (const e of events(3)) box.enqueue(e)
+    await eventually(async () => expect(box.metrics().sinkErrors).toBe(1), 2000, 1)
+    // The next try is 30 to 60 s away; the database answers again, and the app shuts down now.
+    down = false
+    const started = performance.now()
+    await box.close(5_000)
+    expect(performance.now() - started).toBeLessThan(2_000)
+    expect(sink.stored).toEqual(['e1', 'e2', 'e3'])
+  })
+
   it('closes after about timeoutMs when the sink never recovers, saying how many events were not delivered', async () => {
     const sink = new FakeSink(() => {
       throw new Error('ECONNREFUSED')
