@@ -1,6 +1,7 @@
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs'
 import path from 'node:path'
-import { isAlive, processStamp } from '../deliver/process-alive.js'
+import { processStamp } from '../deliver/process-alive.js'
+import { takeOverOrphans } from '../deliver/orphan-files.js'
 import type { LedgerEntry } from './session-ledger.js'
 import type { LedgerAdd } from './session-ledger-rows.js'
 import type { SessionSeal } from './session-seal.js'
@@ -59,16 +60,7 @@ export function openLedgerJournal(dir: string, seal: SessionSeal, warn: (message
     bytes += writeSync(fd, text)
   }
 
-  for (const name of readdirSync(dir)) {
-    const match = FILE.exec(name)
-    if (!match || path.join(dir, name) === file || isAlive(Number(match[1]), Number(match[2]))) continue
-    // Renaming first claims the file: of several processes starting at once, one takes it over.
-    const claimed = path.join(dir, `${name}.claimed-${process.pid}`)
-    try {
-      renameSync(path.join(dir, name), claimed)
-    } catch {
-      continue
-    }
+  takeOverOrphans(dir, FILE, file, (claimed) => {
     const text = readFileSync(claimed, 'utf8')
     // Only whole lines: the last one may have been cut short by a kill.
     const whole = text.slice(0, text.lastIndexOf('\n') + 1)
@@ -76,8 +68,7 @@ export function openLedgerJournal(dir: string, seal: SessionSeal, warn: (message
       write(whole)
       lines += whole.split('\n').length - 1
     }
-    unlinkSync(claimed)
-  }
+  })
 
   return {
     append(adds, removals) {

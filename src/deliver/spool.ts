@@ -1,8 +1,9 @@
-import { closeSync, fdatasyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs'
+import { closeSync, fdatasyncSync, mkdirSync, openSync, readFileSync, readSync, statSync, unlinkSync, writeSync } from 'node:fs'
 import path from 'node:path'
 import type { AuditEvent } from '../types.js'
 import { eventJson } from './event-json.js'
-import { isAlive, processStamp } from './process-alive.js'
+import { processStamp } from './process-alive.js'
+import { takeOverOrphans } from './orphan-files.js'
 
 /**
  * A local write-ahead spool: every event is appended to a file of this process before the login
@@ -123,24 +124,14 @@ export function openSpool(dir: string, rotateBytes = 1 << 20): Spool {
     },
     recover() {
       const recovered: Array<readonly [AuditEvent, number]> = []
-      for (const name of readdirSync(dir)) {
-        const match = FILE.exec(name)
-        if (!match || path.join(dir, name) === file || isAlive(Number(match[1]), match[2] === undefined ? undefined : Number(match[2]))) continue
-        // Renaming first claims the file: of several processes starting at once, one replays it.
-        const claimed = path.join(dir, `${name}.claimed-${process.pid}`)
-        try {
-          renameSync(path.join(dir, name), claimed)
-        } catch {
-          continue
-        }
+      takeOverOrphans(dir, FILE, file, (claimed) => {
         for (const event of readSpoolFile(claimed)) {
           const position = bytes
           write(`E ${JSON.stringify(event)}\n`)
           pending.add(event.id)
           recovered.push([event, position])
         }
-        unlinkSync(claimed)
-      }
+      })
       return recovered
     },
     stats() {
