@@ -15,11 +15,17 @@ export interface DemoServer {
   readonly dir: string
 }
 
-/** Starts dist/demo/server.js in a fresh directory with these properties (and Node flags, if any). */
-export async function startDemo(name: string, properties: Record<string, string>, nodeArgs: readonly string[] = []): Promise<DemoServer> {
+/** A fresh directory holding config/generalapp.properties with these properties. */
+function benchDirectory(name: string, properties: Record<string, string>): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), `authtrail-bench-${name}-`))
   mkdirSync(path.join(dir, 'config'))
   writeFileSync(path.join(dir, 'config/generalapp.properties'), Object.entries(properties).map(([k, v]) => `${k} = ${v}`).join('\n') + '\n')
+  return dir
+}
+
+/** Starts dist/demo/server.js in a fresh directory with these properties (and Node flags, if any). */
+export async function startDemo(name: string, properties: Record<string, string>, nodeArgs: readonly string[] = []): Promise<DemoServer> {
+  const dir = benchDirectory(name, properties)
   const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'dist/demo/server.js')], {
     cwd: dir,
     env: { ...process.env, PORT: '0', SESSION_TIMEOUT_SECONDS: '300', AUTHTRAIL_SESSION_KEY: 'bench-key-0123456789abcdef0123456789' },
@@ -55,9 +61,7 @@ export interface Neighbour {
  * the audit database's work at `rate` events per second, in a process of its own.
  */
 export async function startNeighbour(properties: Record<string, string>, rate: number): Promise<Neighbour> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'authtrail-bench-neighbour-'))
-  mkdirSync(path.join(dir, 'config'))
-  writeFileSync(path.join(dir, 'config/generalapp.properties'), Object.entries(properties).map(([k, v]) => `${k} = ${v}`).join('\n') + '\n')
+  const dir = benchDirectory('neighbour', properties)
   // By its resolved URL: the neighbour runs in a directory of its own, where tsx cannot be found by name.
   const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), path.join(ROOT, 'bench/database-neighbour.ts'), String(Math.round(rate))], {
     cwd: dir,
