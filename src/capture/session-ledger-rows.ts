@@ -36,22 +36,37 @@ const UPDATED = ['sealed_id', 'username', 'user_id', 'profile', 'ip', 'user_agen
  */
 export async function insertLedgerRows(client: SqlClient, table: string, seal: SessionSeal, rows: readonly LedgerAdd[], replace: boolean): Promise<void> {
   if (rows.length === 0) return
-  const { pg, p, sql, time } = ledgerSql(client.dialect)
-  const values: unknown[] = []
+  const tuples = rows.map(({ sessionId, entry }) => [
+    entry.auditSessionId, seal.seal(sessionId), entry.user.username, entry.user.userId, JSON.stringify(entry.user.profile), entry.ip, entry.userAgent,
+    entry.loginTime, entry.expiresAt, entry.absoluteExpiresAt ?? null, Math.min(entry.expiresAt, entry.absoluteExpiresAt ?? Number.POSITIVE_INFINITY),
+  ] as const)
+  if (client.dialect === 'postgres') return void (await client.query(postgresInsert(table, replace), COLUMN_TYPES.map((_, column) => tuples.map((tuple) => tuple[column]))))
+  const { p, sql, time } = ledgerSql(client.dialect)
   const text = sql(() => {
-    const tuples = rows.map(({ sessionId, entry }) => {
-      values.push(
-        entry.auditSessionId, seal.seal(sessionId), entry.user.username, entry.user.userId, JSON.stringify(entry.user.profile), entry.ip, entry.userAgent,
-        entry.loginTime, entry.expiresAt, entry.absoluteExpiresAt ?? null, Math.min(entry.expiresAt, entry.absoluteExpiresAt ?? Number.POSITIVE_INFINITY),
-      )
-      return `(${p()}, ${p()}, ${p()}, ${p()}, ${p()}, ${p()}, ${p()}, ${time()}, ${time()}, ${time()}, ${time()})`
-    })
-    const insert = `INSERT INTO ${table} (session_id, ${UPDATED.join(', ')}) VALUES ${tuples.join(', ')}`
-    const released = 'ended = NULL, claimed_by = NULL, claimed_until = NULL'
-    if (pg) return `${insert} ON CONFLICT (session_id) DO ${replace ? `UPDATE SET ${UPDATED.map((c) => `${c} = EXCLUDED.${c}`).join(', ')}, ${released}` : 'NOTHING'}`
+    const values = tuples.map(() => `(${p()}, ${p()}, ${p()}, ${p()}, ${p()}, ${p()}, ${p()}, ${time()}, ${time()}, ${time()}, ${time()})`)
+    const insert = `INSERT INTO ${table} (session_id, ${UPDATED.join(', ')}) VALUES ${values.join(', ')}`
     return replace
-      ? `${insert} ON DUPLICATE KEY UPDATE ${UPDATED.map((c) => `${c} = VALUES(${c})`).join(', ')}, ${released}`
+      ? `${insert} ON DUPLICATE KEY UPDATE ${UPDATED.map((c) => `${c} = VALUES(${c})`).join(', ')}, ${RELEASED}`
       : insert.replace(/^INSERT/, 'INSERT IGNORE')
   })
-  await client.query(text, values)
+  await client.query(text, tuples.flat())
+}
+
+const RELEASED = 'ended = NULL, claimed_by = NULL, claimed_until = NULL'
+
+/** The parameter types of {@link postgresInsert}, one array per column: times as epoch ms. */
+const COLUMN_TYPES = ['text', 'text', 'text', 'text', 'text', 'text', 'text', 'float8', 'float8', 'float8', 'float8'] as const
+
+/**
+ * One statement text whatever the number of rows, the columns as arrays: PostgreSQL (and PGlite, in the
+ * database thread) parse and plan it in about half the time of a VALUES list of 11 parameters a row
+ * (40 against 76 µs a row for 100 rows in PGlite, 63 against 89 for 15).
+ */
+function postgresInsert(table: string, replace: boolean): string {
+  const arrays = COLUMN_TYPES.map((type, i) => `$${i + 1}::${type}[]`).join(', ')
+  const ms = (column: string): string => `to_timestamp(${column} / 1000)`
+  return `INSERT INTO ${table} (session_id, ${UPDATED.join(', ')})
+    SELECT r.session_id, r.sealed_id, r.username, r.user_id, r.profile, r.ip, r.user_agent, ${ms('r.login_ms')}, ${ms('r.expires_ms')}, ${ms('r.absolute_ms')}, ${ms('r.due_ms')}
+    FROM unnest(${arrays}) AS r(session_id, sealed_id, username, user_id, profile, ip, user_agent, login_ms, expires_ms, absolute_ms, due_ms)
+    ON CONFLICT (session_id) DO ${replace ? `UPDATE SET ${UPDATED.map((c) => `${c} = EXCLUDED.${c}`).join(', ')}, ${RELEASED}` : 'NOTHING'}`
 }
