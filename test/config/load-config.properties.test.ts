@@ -341,10 +341,10 @@ describe('loadConfig reads the database of a stored procedure', () => {
     }
   })
 
-  it('defaults to the embedded store, batches of 1000 and a 20 ms flush', () => {
+  it('defaults to the embedded store, batches of 1000 and a 100 ms flush', () => {
     const config = load('security.logging.proc = dbo.securitylogging\n')
     expect(config.db).toEqual({ kind: 'embedded' })
-    expect([config.batchSize, config.batchFlushMs]).toEqual([1000, 20])
+    expect([config.batchSize, config.batchFlushMs]).toEqual([1000, 100])
   })
 
   it('rejects an unknown database without echoing a password in the message', () => {
