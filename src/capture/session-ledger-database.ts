@@ -147,8 +147,17 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
   let timer: NodeJS.Timeout | undefined
   let outages = 0
   let closed = false
+  /** While the database is down, the earliest the next write may go: new logins must not cut the backoff short. */
+  let retryAt = 0
   const schedule = (delayMs: number): void => {
-    timer ??= setTimeout(() => void flush(), delayMs).unref()
+    timer ??= setTimeout(() => void flush(), Math.max(delayMs, retryAt - Date.now())).unref()
+  }
+  /** After a failed write: the next one waits out the backoff, even if a login already asked for sooner. */
+  const backOff = (delayMs: number): void => {
+    retryAt = Date.now() + delayMs
+    clearTimeout(timer)
+    timer = undefined
+    schedule(delayMs)
   }
   /** The statement writing the last batch, while it runs: a removal waits for it, or would miss its row. */
   let writing: Promise<void> | undefined
@@ -222,6 +231,7 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
       const hashes = [...cancelled.keys()]
       for (let i = 0; i < hashes.length; i += ADD_BATCH) for (const [hashed, entry] of await deleteRows(hashes.slice(i, i + ADD_BATCH))) removed.set(hashed, entry)
       outages = 0
+      retryAt = 0
       if (backlog) {
         try {
           journal!.clear(backlog.through)
@@ -268,7 +278,7 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
       const delay = backoffDelay(outages, 100, 30_000)
       const where = journal ? `${journal.size()} writes wait in the journal in the spool directory` : `${pending.size} new and ${removals.size} ended sessions wait in memory`
       options.warn?.(`the session ledger ${table} in ${client.description} is unreachable (${(err as Error).message}); ${where}, next try in ${delay} ms`)
-      schedule(delay)
+      backOff(delay)
     }
   }
 

@@ -185,19 +185,43 @@ for (const backend of BACKENDS) {
 
 for (const db of DATABASES.filter((d) => d.name !== 'pglite')) {
   describe.skipIf(db.unavailable !== undefined)(`the session ledger in ${db.name} while the database is unreachable`, () => {
-    it('keeps new sessions and removals until the database is back, then writes them: none lost, none resurrected', async () => {
+    /** A namespace, and a client that reaches it through a proxy the test can take down. */
+    const behindProxy = async () => {
       const namespace = await db.create()
       const url = new URL(namespace.properties['security.logging.db']!.replace(/^mariadb:/, 'mysql:'))
       const proxy = await tcpProxy(Number(url.port))
       const proxied = namespace.properties['security.logging.db']!.replace(`:${url.port}/`, `:${proxy.port}/`)
       const client = db.name === 'postgres' ? createPostgresClient({ url: proxied, poolSize: 1 }) : createMariadbClient({ url: proxied, poolSize: 1 })
+      let isDown = false
+      return {
+        namespace,
+        client,
+        down: async () => {
+          await proxy.down()
+          isDown = true
+        },
+        up: async () => {
+          await proxy.up()
+          isDown = false
+        },
+        /** Brings the database back if the test ended during an outage, closes the ledger, and cleans up. */
+        async teardown(ledger: SessionLedger) {
+          if (isDown) await proxy.up()
+          await ledger.close()
+          await client.close()
+          await proxy.close()
+          await namespace.teardown()
+        },
+      }
+    }
+    it('keeps new sessions and removals until the database is back, then writes them: none lost, none resurrected', async () => {
+      const outage = await behindProxy()
+      const { namespace, client } = outage
       const warnings: string[] = []
-      let down = false
       const ledger = createDatabaseLedger({ client, auditTable: namespace.table, hashSessionId: hash, seal: createSessionSeal(KEY), warn: (m) => warnings.push(m) })
       try {
         await ledger.add('written-before', entry('written-before', 5_000), true)
-        await proxy.down()
-        down = true
+        await outage.down()
         // A login, then its logout, while the database is down; and two logins that stay.
         const added = Promise.all(['kept-1', 'kept-2', 'logged-out'].map((id) => ledger.add(id, entry(id, 5_000), true)))
         await sleep(100)
@@ -205,31 +229,49 @@ for (const db of DATABASES.filter((d) => d.name !== 'pglite')) {
         const removedLater = ledger.remove('logged-out')
         await sleep(500)
         expect(warnings.join('\n')).toMatch(/unreachable/)
-        await proxy.up()
-        down = false
+        await outage.up()
         await added
         expect(await removedBefore).toMatchObject({ auditSessionId: hash('written-before') })
         expect(await removedLater).toMatchObject({ auditSessionId: hash('logged-out') })
         const claims = await ledger.claimDue(10_000, 100, 60_000)
         expect(claims.map((c) => c.sessionId).sort()).toEqual(['kept-1', 'kept-2'])
         // A backlog larger than one statement may carry (PostgreSQL takes 65,535 parameters, 11 a row).
-        await proxy.down()
-        down = true
+        await outage.down()
         const many = Array.from({ length: 7000 }, (_, i) => `backlog-${i}`)
         const queued = Promise.all(many.map((id) => ledger.add(id, entry(id, 20_000), true)))
         await sleep(300)
-        await proxy.up()
-        down = false
+        await outage.up()
         await queued
         expect(await ledger.count()).toBe(2 + 7000)
       } finally {
-        if (down) await proxy.up()
-        await ledger.close()
-        await client.close()
-        await proxy.close()
-        await namespace.teardown()
+        await outage.teardown(ledger)
       }
     }, 60_000)
+
+    it('backs off while the database is down, however many logins keep coming', async () => {
+      const outage = await behindProxy()
+      const { namespace, client } = outage
+      const warnings: string[] = []
+      const ledger = createDatabaseLedger({ client, auditTable: namespace.table, hashSessionId: hash, seal: createSessionSeal(KEY), warn: (m) => warnings.push(m) })
+      try {
+        await outage.down()
+        // A login every 10 ms for 3 s: each would have the next write 20 ms later, were the backoff not kept.
+        const added: Array<Promise<void>> = []
+        for (let i = 0; i < 300; i++) {
+          added.push(ledger.add(`storm-${i}`, entry(`storm-${i}`, 60_000), true))
+          await sleep(10)
+        }
+        const tries = warnings.filter((w) => /unreachable/.test(w)).length
+        // Backoff from 100 ms, doubling, half of it jitter: at most 6 tries fit in 3 s.
+        expect(tries).toBeGreaterThanOrEqual(2)
+        expect(tries).toBeLessThanOrEqual(7)
+        await outage.up()
+        await Promise.all(added)
+        expect(await ledger.count()).toBe(300)
+      } finally {
+        await outage.teardown(ledger)
+      }
+    }, 90_000)
 
     it('with a journal, keeps what waits on disk instead of in memory, and the next process writes it after a shutdown during the outage', async () => {
       const namespace = await db.create()
