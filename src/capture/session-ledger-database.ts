@@ -149,8 +149,17 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
   let closed = false
   /** While the database is down, the earliest the next write may go: new logins must not cut the backoff short. */
   let retryAt = 0
+  /** A timer fired while a write was under way: the next write goes once that one has finished. */
+  let deferred = false
   const schedule = (delayMs: number): void => {
-    timer ??= setTimeout(() => void flush(), Math.max(delayMs, retryAt - Date.now())).unref()
+    timer ??= setTimeout(() => {
+      timer = undefined
+      // One try at a time: a try that hangs (a dropped connection, up to the connect timeout) must not
+      // have a queue of tries form behind it, each holding its sessions outside the journal's reach and
+      // running back to back, without backoff, once it fails.
+      if (writing) deferred = true
+      else void flush()
+    }, Math.max(delayMs, retryAt - Date.now())).unref()
   }
   /** After a failed write: the next one waits out the backoff, even if a login already asked for sooner. */
   const backOff = (delayMs: number): void => {
@@ -174,7 +183,12 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
       await previous
       await write(batch, removing)
     })().finally(() => {
-      if (writing === current) writing = undefined
+      if (writing !== current) return
+      writing = undefined
+      if (deferred && !closed) {
+        deferred = false
+        schedule(0)
+      }
     })
     writing = current
     return current
@@ -221,8 +235,8 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
     try {
       if (unreachable !== undefined) throw unreachable
       // Adoptions first: a login queued in the same batch then overwrites what an adoption kept.
-      // In statements of ADD_BATCH rows: after an outage the backlog is far more than one statement may
-      // carry (PostgreSQL takes 65,535 parameters), and a failed try then costs one statement's work.
+      // In statements of ADD_BATCH rows: after an outage the backlog may be many thousands of sessions,
+      // and a statement that fails then costs one statement's work, not the whole backlog's.
       for (const replace of [false, true]) {
         const chosen = [...adds.values()].filter((add) => add.replace === replace).map(({ sessionId, entry }) => ({ sessionId, entry }))
         for (let i = 0; i < chosen.length; i += ADD_BATCH) await insertRows(chosen.slice(i, i + ADD_BATCH), replace)
@@ -301,7 +315,7 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
         const waiters = [...(queued?.waiters ?? []), { resolve, reject }]
         // An adoption never overrides a login queued before it.
         pending.set(sessionId, queued?.replace && !replace ? { ...queued, waiters } : { sessionId, entry, replace, waiters })
-        if (pending.size >= ADD_BATCH && outages === 0) void flush()
+        if (pending.size >= ADD_BATCH && outages === 0 && !writing) void flush()
         else schedule(ADD_DELAY_MS)
       })
     },

@@ -174,3 +174,60 @@ describe('the database ledger when the journal\'s disk refuses', () => {
     await ledger.close()
   }, 30_000)
 })
+
+describe('the database ledger while its tries hang (a dropped connection)', () => {
+  it('makes one try at a time and keeps its backoff, however many logins keep coming', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'authtrail-journal-'))
+    let down = true
+    const starts: number[] = []
+    // Each try takes 100 ms to fail, as a connect timeout would (shortened).
+    const hang = async (): Promise<void> => {
+      starts.push(Date.now())
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      if (down) throw Object.assign(new Error('connect ETIMEDOUT 192.0.2.9:5432'), { code: 'ETIMEDOUT' })
+    }
+    const client: SqlClient = {
+      dialect: 'postgres',
+      description: 'a test database',
+      async query() {
+        await hang()
+        return []
+      },
+      async close() {},
+    }
+    const inserted = new Set<string>()
+    const journal = openLedgerJournal(dir, seal)
+    const ledger = createDatabaseLedger({
+      client,
+      auditTable: 'public.securitylog',
+      hashSessionId: (id) => `hash-${id}`,
+      seal,
+      journal,
+      insert: async (rows) => {
+        await hang()
+        for (const row of rows) inserted.add(row.sessionId)
+      },
+    })
+    try {
+      // A login every 10 ms for 3 s: each asks for a write 20 ms later.
+      const added: Array<Promise<void>> = []
+      for (let i = 0; i < 300; i++) {
+        added.push(ledger.add(`s${i}`, entry(`s${i}`), true))
+        await new Promise((resolve) => setTimeout(resolve, 10))
+      }
+      const tries = [...starts]
+      expect(tries.length).toBeGreaterThanOrEqual(2)
+      // Each try starts once the one before has failed (100 ms) and its backoff (at least 50 ms) has
+      // passed; tries queued behind a hanging one would follow it back to back, 100 ms apart.
+      const gaps = tries.slice(1).map((t, i) => t - tries[i]!)
+      expect(Math.min(...gaps)).toBeGreaterThanOrEqual(145)
+      down = false
+      await Promise.all(added)
+      await ledger.close()
+      expect(inserted.size).toBe(300)
+    } finally {
+      await ledger.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 60_000)
+})
