@@ -334,18 +334,26 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
       // The batch being written when the removal came may have gone back to wait for the database.
       const requeued = unwritten()
       const hashed = hashSessionId(sessionId)
-      try {
-        return (await deleteRows([hashed])).get(hashed) ?? queued ?? requeued
-      } catch (err) {
-        // On disk too: a process killed before the database is back must not report this session later.
-        const journaled = isUnavailable(err) && spill([], [hashed])
-        if (!isUnavailable(err) || (closed && !journaled)) throw err
-        if (closed) return queued ?? requeued
-        return new Promise<LedgerEntry | undefined>((resolve) => {
+      /** Waits for the database with the other writes, within their backoff. */
+      const later = (): Promise<LedgerEntry | undefined> =>
+        new Promise<LedgerEntry | undefined>((resolve) => {
           removals.set(sessionId, [...(removals.get(sessionId) ?? []), (entry) => resolve(entry ?? queued ?? requeued)])
           outages = Math.max(outages, 1)
           schedule(backoffDelay(outages, 100, 30_000))
         })
+      // The database is known to be down: a logout makes no try of its own (a connection attempt each).
+      // On disk too: a process killed before the database is back must not report this session later.
+      if (outages > 0 && !closed) {
+        spill([], [hashed])
+        return later()
+      }
+      try {
+        return (await deleteRows([hashed])).get(hashed) ?? queued ?? requeued
+      } catch (err) {
+        const journaled = isUnavailable(err) && spill([], [hashed])
+        if (!isUnavailable(err) || (closed && !journaled)) throw err
+        if (closed) return queued ?? requeued
+        return later()
       }
     },
 
