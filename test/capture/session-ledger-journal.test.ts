@@ -255,7 +255,7 @@ describe('the database ledger once it knows the database is down', () => {
     const ledger = createDatabaseLedger({ client, auditTable: 'public.securitylog', hashSessionId: (id) => `hash-${id}`, seal, journal, insert: async () => refuse(), warn: (m) => warnings.push(m) })
     try {
       const added = ledger.add('first', entry('first'), true)
-      await eventually(() => expect(warnings.join('\n')).toMatch(/unreachable/))
+      await eventually(async () => expect(warnings.join('\n')).toMatch(/unreachable/))
       const before = calls
       const removed = Array.from({ length: 50 }, (_, i) => ledger.remove(`logged-out-${i}`))
       await new Promise((resolve) => setTimeout(resolve, 20))
