@@ -17,12 +17,12 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { PGlite } from '@electric-sql/pglite'
 import { insertLedgerRows } from '../src/capture/session-ledger-rows.js'
 import type { LedgerAdd } from '../src/capture/session-ledger-rows.js'
 import { createSessionSeal } from '../src/capture/session-seal.js'
 import { createDescriber } from '../src/describe/event-xml.js'
-import type { SqlClient } from '../src/deliver/sql-client.js'
+import { openPgliteDatabase } from '../src/deliver/pglite/pglite-database.js'
+import { batchParameters } from '../src/deliver/postgres/postgres-procedure.js'
 import type { AuditEvent, DescribedEvent } from '../src/types.js'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
@@ -39,11 +39,6 @@ function loginEvent(i: number): AuditEvent {
   }
 }
 
-const batchArguments = (batch: readonly DescribedEvent[]): unknown[] => [
-  batch.map((e) => e.sessionContext), batch.map((e) => e.data), batch.map((e) => e.event.type), batch.map((e) => e.event.id),
-  batch.map((e) => new Date(e.event.time).toISOString()), batch.map((e) => e.event.username), batch.map((e) => e.event.ip), batch.map((e) => e.event.sessionId),
-]
-
 /** Best of {@link REPEATS}, in µs per item: `run` handles `items` items each time. */
 async function best(items: number, run: () => Promise<void> | void): Promise<number> {
   let fastest = Number.POSITIVE_INFINITY
@@ -56,16 +51,16 @@ async function best(items: number, run: () => Promise<void> | void): Promise<num
 }
 
 export async function benchDatabaseThread(): Promise<Record<string, string | number>> {
-  const db = await PGlite.create()
+  // The store as the database thread opens it, in memory: the app's client and install path.
+  const { client } = await openPgliteDatabase({ kind: 'embedded', dir: 'memory://', schema: 'public', table: 'securitylog', installSql: readFileSync(path.join(ROOT, 'procedures/securitylogging.sql'), 'utf8') })
   try {
-    await db.exec(readFileSync(path.join(ROOT, 'procedures/securitylogging.sql'), 'utf8'))
     const describe = createDescriber()
     const described = Array.from({ length: EVENTS }, (_, i) => describe(loginEvent(i)))
     // Fresh ids each time: a repeated id would be skipped by ON CONFLICT, which costs less than a row.
     const freshIds = (): DescribedEvent[] => described.map((e) => ({ ...e, event: { ...e.event, id: randomUUID() } }))
     const call = async (size: number, fresh = freshIds()): Promise<void> => {
       for (let i = 0; i < fresh.length; i += size) {
-        await db.query('CALL securitylogging_batch($1::xml[], $2::xml[], $3::varchar[], $4::uuid[], $5::timestamptz[], $6::text[], $7::text[], $8::text[])', batchArguments(fresh.slice(i, i + size)))
+        await client.query('CALL securitylogging_batch($1::xml[], $2::xml[], $3::varchar[], $4::uuid[], $5::timestamptz[], $6::text[], $7::text[], $8::text[])', batchParameters(fresh.slice(i, i + size)))
       }
     }
     await call(100)
@@ -76,13 +71,12 @@ export async function benchDatabaseThread(): Promise<Record<string, string | num
     }
     const carried = await best(EVENTS, async () => {
       for (let i = 0; i < EVENTS; i += 100) {
-        await db.query('SELECT length(array_to_string($1::text[], \'\')) + length(array_to_string($2::text[], \'\')) + cardinality($3::text[]) + cardinality($4::text[]) + cardinality($5::text[]) + cardinality($6::text[]) + cardinality($7::text[]) + cardinality($8::text[])', batchArguments(described.slice(i, i + 100)))
+        await client.query('SELECT length(array_to_string($1::text[], \'\')) + length(array_to_string($2::text[], \'\')) + cardinality($3::text[]) + cardinality($4::text[]) + cardinality($5::text[]) + cardinality($6::text[]) + cardinality($7::text[]) + cardinality($8::text[])', batchParameters(described.slice(i, i + 100)))
       }
     })
     const describing = await best(EVENTS, () => {
       for (let i = 0; i < EVENTS; i++) describe(loginEvent(i))
     })
-    const client: SqlClient = { dialect: 'postgres', description: 'PGlite', query: async (text, params) => (await db.query(text, params as unknown[])).rows as never, close: async () => {} }
     const seal = createSessionSeal(randomBytes(32))
     const ledgerRows = (): LedgerAdd[] => Array.from({ length: EVENTS }, (_, i) => ({
       sessionId: randomBytes(24).toString('base64url'),
@@ -108,7 +102,7 @@ export async function benchDatabaseThread(): Promise<Record<string, string | num
       'session ledger rows (seal + insert), batches of 15 / 100: µs per row': `${µs(ledger15)} / ${µs(ledger100)}`,
     }
   } finally {
-    await db.close()
+    await client.close()
   }
 }
 

@@ -1,4 +1,4 @@
-import type { Sink } from '../../types.js'
+import type { DescribedEvent, Sink } from '../../types.js'
 import type { Describer } from '../../describe/event-xml.js'
 import { createProcedureSink, splitName } from '../procedure-sink.js'
 import type { SqlClient } from '../sql-client.js'
@@ -47,21 +47,26 @@ export async function createPostgresProcedureSink(client: SqlClient, proc: strin
       one: (c, e) => c.query(`CALL ${proc}($1::xml, $2::xml, $3)`, [e.sessionContext, e.data, e.event.type]),
       many: hasBatch
         ? (c, events) =>
-            c.query(`CALL ${batch}($1::xml[], $2::xml[], $3::varchar[], $4::uuid[], $5::timestamptz[], $6::text[], $7::text[], $8::text[])`, [
-              events.map((e) => e.sessionContext),
-              events.map((e) => e.data),
-              events.map((e) => e.event.type),
-              events.map((e) => e.event.id),
-              events.map((e) => new Date(e.event.time).toISOString()),
-              events.map((e) => e.event.username),
-              events.map((e) => e.event.ip),
-              events.map((e) => e.event.sessionId),
-            ])
+            c.query(`CALL ${batch}($1::xml[], $2::xml[], $3::varchar[], $4::uuid[], $5::timestamptz[], $6::text[], $7::text[], $8::text[])`, batchParameters(events))
         : undefined,
     },
     close,
     describe,
   )
+}
+
+/** The arguments of `<procedure>_batch` for these events, in {@link BATCH_ARGUMENTS} order: one array each. */
+export function batchParameters(events: readonly DescribedEvent[]): unknown[] {
+  return [
+    events.map((e) => e.sessionContext),
+    events.map((e) => e.data),
+    events.map((e) => e.event.type),
+    events.map((e) => e.event.id),
+    events.map((e) => new Date(e.event.time).toISOString()),
+    events.map((e) => e.event.username),
+    events.map((e) => e.event.ip),
+    events.map((e) => e.event.sessionId),
+  ]
 }
 
 /**
