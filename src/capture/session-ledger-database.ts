@@ -161,6 +161,8 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
       else void flush()
     }, Math.max(delayMs, retryAt - Date.now())).unref()
   }
+  /** How long the next try waits after `outages` failed ones. */
+  const retryDelay = (): number => backoffDelay(outages, 100, 30_000)
   /** After a failed write: the next one waits out the backoff, even if a login already asked for sooner. */
   const backOff = (delayMs: number): void => {
     retryAt = Date.now() + delayMs
@@ -289,7 +291,7 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
         removals.clear()
         return
       }
-      const delay = backoffDelay(outages, 100, 30_000)
+      const delay = retryDelay()
       const where = journal ? `${journal.size()} writes wait in the journal in the spool directory` : `${pending.size} new and ${removals.size} ended sessions wait in memory`
       options.warn?.(`the session ledger ${table} in ${client.description} is unreachable (${(err as Error).message}); ${where}, next try in ${delay} ms`)
       backOff(delay)
@@ -339,7 +341,7 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
         new Promise<LedgerEntry | undefined>((resolve) => {
           removals.set(sessionId, [...(removals.get(sessionId) ?? []), (entry) => resolve(entry ?? queued ?? requeued)])
           outages = Math.max(outages, 1)
-          schedule(backoffDelay(outages, 100, 30_000))
+          schedule(retryDelay())
         })
       // The database is known to be down: a logout makes no try of its own (a connection attempt each).
       // On disk too: a process killed before the database is back must not report this session later.
