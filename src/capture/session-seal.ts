@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createHmac, createSecretKey, randomFillSync } from 'node:crypto'
 
 /** Seals and unseals a session store's id for the shared ledger. */
 export interface SessionSeal {
@@ -23,10 +23,11 @@ export function createSessionSeal(sessionKey: Buffer): SessionSeal {
       },
     }
   }
-  const key = createHmac('sha256', sessionKey).update('authtrail session ledger seal').digest()
+  const key = createSecretKey(createHmac('sha256', sessionKey).update('authtrail session ledger seal').digest())
+  const nextIv = randomIvs()
   return {
     seal(sessionId) {
-      const iv = randomBytes(12)
+      const iv = nextIv()
       const cipher = createCipheriv('aes-256-gcm', key, iv)
       const sealed = Buffer.concat([cipher.update(sessionId, 'utf8'), cipher.final()])
       return `v1:${Buffer.concat([iv, cipher.getAuthTag(), sealed]).toString('base64url')}`
@@ -38,5 +39,25 @@ export function createSessionSeal(sessionKey: Buffer): SessionSeal {
       decipher.setAuthTag(bytes.subarray(12, 28))
       return Buffer.concat([decipher.update(bytes.subarray(28)), decipher.final()]).toString('utf8')
     },
+  }
+}
+
+/** Random IVs drawn from the system in blocks of this many. */
+const IVS_PER_DRAW = 256
+
+/**
+ * Random 96-bit GCM nonces, drawn in blocks: one randomBytes(12) took 2.5 µs of a 6.5 µs seal, and a
+ * login's ledger entry is sealed on the event loop. Each nonce is still random and used once.
+ */
+function randomIvs(): () => Buffer {
+  const pool = Buffer.alloc(12 * IVS_PER_DRAW)
+  let next = IVS_PER_DRAW
+  return () => {
+    if (next === IVS_PER_DRAW) {
+      randomFillSync(pool)
+      next = 0
+    }
+    // A view, not a copy: the cipher and the sealed text copy it before the pool is refilled.
+    return pool.subarray(12 * next, 12 * ++next)
   }
 }
