@@ -24,8 +24,9 @@ export interface DatabaseLedgerOptions {
   /** Told when writes wait for an unreachable database. */
   readonly warn?: (message: string) => void
   /**
-   * Where writes wait while the database is unreachable (the app's spool directory). Without one they
-   * wait in memory, at most {@link MAX_PENDING} sessions, and are lost if the process ends first.
+   * Where writes wait until they are in the table (the app's spool directory): each session is journaled
+   * when it is added, so neither a kill nor an outage loses it. Without one they wait in memory, at most
+   * {@link MAX_PENDING} sessions, and are lost if the process ends first.
    */
   readonly journal?: SessionLedgerJournal
 }
@@ -79,6 +80,8 @@ const ADD_DELAY_MS = 20
 const MAX_PENDING = 100_000
 
 interface PendingAdd extends JournaledAdd {
+  /** Whether the journal has it: then it is safe on disk whatever happens to this batch. */
+  readonly journaled: boolean
   readonly waiters: ReadonlyArray<{ resolve(): void; reject(err: unknown): void }>
 }
 
@@ -151,6 +154,11 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
   let retryAt = 0
   /** A timer fired while a write was under way: the next write goes once that one has finished. */
   let deferred = false
+  /**
+   * The journal holds writes that memory does not, up to this position (-1: none): sessions a killed
+   * process left, or ones a failed write left to the journal. The next write reads them back.
+   */
+  let aheadTo = journal && journal.size() > 0 ? journal.position() : -1
   const schedule = (delayMs: number): void => {
     timer ??= setTimeout(() => {
       timer = undefined
@@ -178,12 +186,14 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
     if (pending.size === 0 && removals.size === 0 && (journal?.size() ?? 0) === 0) return writing ?? Promise.resolve()
     const batch = [...pending.values()]
     const removing = new Map(removals)
+    // Everything journaled so far is this batch's, or waits in the journal: a write that succeeds clears it.
+    const mark = journal?.position() ?? 0
     pending.clear()
     removals.clear()
     const previous = writing
     const current = (async () => {
       await previous
-      await write(batch, removing)
+      await write(batch, removing, mark)
     })().finally(() => {
       if (writing !== current) return
       writing = undefined
@@ -216,13 +226,14 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
     for (const add of adds) for (const waiter of add.waiters) waiter.resolve()
     return true
   }
-  async function write(batch: readonly PendingAdd[], removing: ReadonlyMap<string, Array<(entry: LedgerEntry | undefined) => void>>): Promise<void> {
+  async function write(batch: readonly PendingAdd[], removing: ReadonlyMap<string, Array<(entry: LedgerEntry | undefined) => void>>, mark: number): Promise<void> {
+    const ahead = aheadTo >= 0
     // During an outage the journal may hold many thousands of sessions: it is read (and unsealed) only
     // once the database answers again, not on every try.
-    const probe = outages > 0 && (journal?.size() ?? 0) > 0 ? client.query('SELECT 1').then(() => undefined, (err: unknown) => err) : undefined
+    const probe = outages > 0 && ahead ? client.query('SELECT 1').then(() => undefined, (err: unknown) => err) : undefined
     const unreachable = await probe
-    // What waits on disk comes first: what is in memory is newer.
-    const backlog = unreachable === undefined ? journal?.backlog() : undefined
+    // What waits on disk comes first: what is in memory is newer. What memory holds too is not read back.
+    const backlog = unreachable === undefined && ahead ? journal?.backlog(mark) : undefined
     const adds = new Map<string, JournaledAdd>(backlog?.adds)
     for (const add of batch) {
       // An adoption never overrides a login queued before it.
@@ -240,7 +251,7 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
       // In statements of ADD_BATCH rows: after an outage the backlog may be many thousands of sessions,
       // and a statement that fails then costs one statement's work, not the whole backlog's.
       for (const replace of [false, true]) {
-        const chosen = [...adds.values()].filter((add) => add.replace === replace).map(({ sessionId, entry }) => ({ sessionId, entry }))
+        const chosen = [...adds.values()].filter((add) => add.replace === replace).map(({ sessionId, sealed, entry }) => ({ sessionId, sealed, entry }))
         for (let i = 0; i < chosen.length; i += ADD_BATCH) await insertRows(chosen.slice(i, i + ADD_BATCH), replace)
       }
       const removed = new Map<string, LedgerEntry>()
@@ -248,13 +259,16 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
       for (let i = 0; i < hashes.length; i += ADD_BATCH) for (const [hashed, entry] of await deleteRows(hashes.slice(i, i + ADD_BATCH))) removed.set(hashed, entry)
       outages = 0
       retryAt = 0
-      if (backlog) {
+      if (journal) {
         try {
-          journal!.clear(backlog.through)
+          journal.clear(mark)
         } catch (err) {
           // The rows are in the table: a journal written again later only repeats them, harmlessly.
           options.warn?.(`could not clear the session ledger journal (${(err as Error).message})`)
         }
+        // What was left to the journal while this write ran is read back by the next one.
+        if (aheadTo > mark) schedule(ADD_DELAY_MS)
+        else aheadTo = -1
       }
       for (const add of batch) for (const waiter of add.waiters) waiter.resolve()
       for (const [sessionId, waiters] of removing) {
@@ -271,19 +285,21 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
       // The database is down: nothing is dropped. A session left out of the ledger would never be
       // reported as timed out, and one whose removal is lost would be reported after its logout.
       outages++
-      const spilled = spill([...kept], [...removalHashes.values()])
+      // Sessions journaled at their login are on disk already; the others go there now, if they can.
+      const spilled = spill([...kept].filter((add) => !add.journaled), [...removalHashes.values()])
+      if (journal && (spilled || batch.some((add) => add.journaled) || ahead)) aheadTo = Math.max(aheadTo, journal.position())
       for (const [sessionId, waiters] of removing) {
         removals.set(sessionId, [...waiters, ...(removals.get(sessionId) ?? [])])
         pending.delete(sessionId)
       }
-      if (!spilled) {
-        for (const add of batch) {
+      for (const add of batch) {
+        if (add.journaled || (spilled && !kept.has(add))) {
+          for (const waiter of add.waiters) waiter.resolve()
+        } else if (!spilled) {
           const newer = pending.get(add.sessionId)
           if (removals.has(add.sessionId)) for (const waiter of add.waiters) waiter.resolve()
           else pending.set(add.sessionId, newer ? { ...newer, waiters: [...add.waiters, ...newer.waiters] } : add)
         }
-      } else {
-        for (const add of batch) if (!kept.has(add)) for (const waiter of add.waiters) waiter.resolve()
       }
       if (closed) {
         // Ending with the database down: the removals are in the journal, for the next process to apply.
@@ -299,7 +315,21 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
   }
 
   // Sessions a killed process left in its journal go into the table as soon as the database answers.
-  if ((journal?.size() ?? 0) > 0) schedule(0)
+  if (aheadTo >= 0) schedule(0)
+  /** Whether the journal warned of a failed write since its last success: a full disk warns once, not per login. */
+  let journalFailing = false
+  /** Journals a login's session before anything else happens to it; false when the disk refused. */
+  const journalAdd = (add: JournaledAdd): boolean => {
+    try {
+      journal!.append([add], [])
+      journalFailing = false
+      return true
+    } catch (err) {
+      if (!journalFailing) options.warn?.(`could not write the session ledger journal (${(err as Error).message}); new sessions wait in memory until their rows are written`)
+      journalFailing = true
+      return false
+    }
+  }
 
   return {
     description: `${table} in ${client.description}`,
@@ -316,7 +346,19 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
         }
         const waiters = [...(queued?.waiters ?? []), { resolve, reject }]
         // An adoption never overrides a login queued before it.
-        pending.set(sessionId, queued?.replace && !replace ? { ...queued, waiters } : { sessionId, entry, replace, waiters })
+        if (queued?.replace && !replace) return void pending.set(sessionId, { ...queued, waiters })
+        const add: JournaledAdd = { sessionId, sealed: journal ? seal.seal(sessionId) : undefined, entry, replace }
+        // On disk before the response goes: a process killed before the row is written loses nothing.
+        const journaled = journal !== undefined && !closed && journalAdd(add)
+        if (journaled && outages > 0) {
+          // The database is still down: the journal holds it, and the heap need not.
+          if (queued) for (const waiter of queued.waiters) waiter.resolve()
+          pending.delete(sessionId)
+          aheadTo = journal!.position()
+          resolve()
+          return schedule(ADD_DELAY_MS)
+        }
+        pending.set(sessionId, { ...add, journaled, waiters })
         if (pending.size >= ADD_BATCH && outages === 0 && !writing) void flush()
         else schedule(ADD_DELAY_MS)
       })
@@ -331,11 +373,14 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
         for (const waiter of queued.waiters) waiter.resolve()
         return queued.entry
       }
+      const hashed = hashSessionId(sessionId)
+      // Journaled before anything is awaited: the session's login may be in the journal, and a process
+      // killed now must not bring it back.
+      const journaled = !closed && spill([], [hashed])
       const queued = unwritten()
       await writing
       // The batch being written when the removal came may have gone back to wait for the database.
       const requeued = unwritten()
-      const hashed = hashSessionId(sessionId)
       /** Waits for the database with the other writes, within their backoff. */
       const later = (): Promise<LedgerEntry | undefined> =>
         new Promise<LedgerEntry | undefined>((resolve) => {
@@ -346,7 +391,7 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
       // The database is known to be down: a logout makes no try of its own (a connection attempt each).
       // On disk too: a process killed before the database is back must not report this session later.
       if (outages > 0 && !closed) {
-        spill([], [hashed])
+        if (!journaled) spill([], [hashed])
         return later()
       }
       try {

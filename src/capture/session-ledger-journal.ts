@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs'
+import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs'
 import path from 'node:path'
 import { processStamp } from '../deliver/process-alive.js'
 import { takeOverOrphans } from '../deliver/orphan-files.js'
@@ -17,22 +17,25 @@ export interface JournalBacklog {
   readonly adds: ReadonlyMap<string, JournaledAdd>
   /** Audit session ids to delete from the table, each with the journaled session it cancelled, if any. */
   readonly removals: ReadonlyMap<string, LedgerEntry | undefined>
-  /** Where this backlog ends in the file, for {@link SessionLedgerJournal.clear}. */
+  /** Where this backlog ends (a {@link SessionLedgerJournal.position}), for {@link SessionLedgerJournal.clear}. */
   readonly through: number
 }
 
 /**
- * Where the session ledger's writes wait on disk while its database is unreachable, so that a long
- * outage grows a file in the spool directory rather than the heap, and a process killed during it
- * loses none of them: the next process to open the directory takes over the journals of processes
- * that are gone. Store ids are sealed (AES-GCM under the session key) before they reach the disk.
+ * Where the session ledger's writes wait on disk until they are in the table: each login's session is
+ * journaled when it is added, so that a process killed before its row was written (or during an outage
+ * of any length, which grows this file rather than the heap) loses none of them: the next process to
+ * open the directory takes over the journals of processes that are gone. Store ids are sealed (AES-GCM
+ * under the session key) before they reach the disk.
  */
 export interface SessionLedgerJournal {
   /** Appends sessions and removals (by audit session id); synchronous, like the spool's write. */
   append(adds: readonly JournaledAdd[], removals: readonly string[]): void
-  /** Everything journaled, this process's and what it took over, with removals applied. */
-  backlog(): JournalBacklog
-  /** A backlog read `through` this point is in the table: only what was journaled since is kept. */
+  /** Where the journal ends now: what is appended later lies after it, whatever is cleared meanwhile. */
+  position(): number
+  /** What was journaled up to `upTo` (a {@link position}; everything by default), with removals applied. */
+  backlog(upTo?: number): JournalBacklog
+  /** What was journaled up to `through` (a {@link position}) is in the table: only what came later is kept. */
   clear(through: number): void
   /** Lines journaled and not yet cleared. */
   readonly size: () => number
@@ -54,10 +57,12 @@ export function openLedgerJournal(dir: string, seal: SessionSeal, warn: (message
   const file = path.join(dir, `ledger-${process.pid}.${processStamp()}-${Date.now()}${Math.floor(Math.random() * 1e6)}.ndjson`)
   let fd = openSync(file, 'a+', 0o600)
   let lines = 0
-  let bytes = 0
+  /** Positions count every byte appended since the journal opened; the file holds those from `start` on. */
+  let start = 0
+  let end = 0
   const write = (text: string): void => {
     if (fd < 0) throw new Error(`authtrail: the session ledger journal ${file} is closed`)
-    bytes += writeSync(fd, text)
+    end += writeSync(fd, text)
   }
 
   takeOverOrphans(dir, FILE, file, (claimed) => {
@@ -74,18 +79,19 @@ export function openLedgerJournal(dir: string, seal: SessionSeal, warn: (message
     append(adds, removals) {
       if (adds.length === 0 && removals.length === 0) return
       let text = ''
-      for (const { sessionId, entry, replace } of adds) text += `A ${JSON.stringify({ sealed: seal.seal(sessionId), entry, replace })}\n`
+      for (const { sessionId, sealed, entry, replace } of adds) text += `A ${JSON.stringify({ sealed: sealed ?? seal.seal(sessionId), entry, replace })}\n`
       for (const auditSessionId of removals) text += `R ${JSON.stringify(auditSessionId)}\n`
       write(text)
       lines += adds.length + removals.length
     },
-    backlog() {
+    position: () => end,
+    backlog(upTo = end) {
       const adds = new Map<string, JournaledAdd>()
       const removals = new Map<string, LedgerEntry | undefined>()
-      if (lines === 0) return { adds, removals, through: bytes }
+      const through = Math.min(Math.max(upTo, start), end)
+      if (lines === 0 || through === start) return { adds, removals, through }
       let unreadable = 0
-      const through = bytes
-      const text = readFileSync(file).subarray(0, through).toString('utf8')
+      const text = readFileSync(file).subarray(0, through - start).toString('utf8')
       for (const line of text.split('\n')) {
         try {
           if (line.startsWith('A ')) {
@@ -94,7 +100,7 @@ export function openLedgerJournal(dir: string, seal: SessionSeal, warn: (message
             const earlier = adds.get(key)
             // As in the table: an adoption never overrides a login.
             if (earlier?.replace && !replace) continue
-            adds.set(key, { sessionId: seal.unseal(sealed), entry, replace })
+            adds.set(key, { sessionId: seal.unseal(sealed), sealed, entry, replace })
             removals.delete(key)
           } else if (line.startsWith('R ')) {
             const key = JSON.parse(line.slice(2)) as string
@@ -109,16 +115,23 @@ export function openLedgerJournal(dir: string, seal: SessionSeal, warn: (message
       return { adds, removals, through }
     },
     clear(through) {
-      if (fd < 0 || lines === 0) return
-      // What was journaled while the backlog was being written stays; renamed into place, so that a
+      if (fd < 0 || lines === 0 || through <= start) return
+      if (through >= end) {
+        // The usual case, after each write of the ledger's rows: all of it is in the table.
+        ftruncateSync(fd, 0)
+        start = end
+        lines = 0
+        return
+      }
+      // What was journaled while the rows were being written stays; renamed into place, so that a
       // kill half-way leaves either the old journal or the new one.
-      const rest = through < bytes ? readFileSync(file).subarray(through) : Buffer.alloc(0)
+      const rest = readFileSync(file).subarray(through - start)
       const next = `${file}.next`
       writeFileSync(next, rest, { mode: 0o600 })
       closeSync(fd)
       renameSync(next, file)
       fd = openSync(file, 'a+', 0o600)
-      bytes = rest.length
+      start = through
       lines = rest.toString('utf8').split('\n').length - 1
     },
     size: () => lines,

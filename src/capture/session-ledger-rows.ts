@@ -5,6 +5,8 @@ import type { SessionSeal } from './session-seal.js'
 /** A session to write into the ledger: the store's id (sealed on the way in) and what is known of it. */
 export interface LedgerAdd {
   readonly sessionId: string
+  /** The store's id already sealed (for the journal): it is then not sealed again. */
+  readonly sealed?: string | undefined
   readonly entry: LedgerEntry
 }
 
@@ -30,14 +32,14 @@ export function ledgerSql(dialect: SqlClient['dialect']) {
 const UPDATED = ['sealed_id', 'username', 'user_id', 'profile', 'ip', 'user_agent', 'login_time', 'expires_at', 'absolute_expires_at', 'due_at'] as const
 
 /**
- * Writes sessions into the ledger `table` in one statement, sealing each store id (AES-GCM costs some
- * microseconds a session, which is why authtrail runs this in the database thread). `replace` (logins)
- * overwrites a row and clears any claim; otherwise (adoptions) an existing row is kept.
+ * Writes sessions into the ledger `table` in one statement, sealing each store id that the journal has
+ * not sealed already. `replace` (logins) overwrites a row and clears any claim; otherwise (adoptions) an
+ * existing row is kept.
  */
 export async function insertLedgerRows(client: SqlClient, table: string, seal: SessionSeal, rows: readonly LedgerAdd[], replace: boolean): Promise<void> {
   if (rows.length === 0) return
-  const tuples = rows.map(({ sessionId, entry }) => [
-    entry.auditSessionId, seal.seal(sessionId), entry.user.username, entry.user.userId, JSON.stringify(entry.user.profile), entry.ip, entry.userAgent,
+  const tuples = rows.map(({ sessionId, sealed, entry }) => [
+    entry.auditSessionId, sealed ?? seal.seal(sessionId), entry.user.username, entry.user.userId, JSON.stringify(entry.user.profile), entry.ip, entry.userAgent,
     entry.loginTime, entry.expiresAt, entry.absoluteExpiresAt ?? null, Math.min(entry.expiresAt, entry.absoluteExpiresAt ?? Number.POSITIVE_INFINITY),
   ] as const)
   if (client.dialect === 'postgres') return void (await client.query(postgresInsert(table, replace), COLUMN_TYPES.map((_, column) => tuples.map((tuple) => tuple[column]))))

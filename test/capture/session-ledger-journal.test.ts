@@ -148,6 +148,7 @@ describe('the database ledger when the journal\'s disk refuses', () => {
       append: () => {
         throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })
       },
+      position: () => 0,
       backlog: () => ({ adds: new Map(), removals: new Map(), through: 0 }),
       clear: () => {},
       size: () => 0,
@@ -209,7 +210,7 @@ describe('the database ledger while its tries hang (a dropped connection)', () =
       },
     })
     try {
-      // A login every 10 ms for 3 s: each asks for a write 20 ms later.
+      // A login every 10 ms for 3 s: each asks for a write soon after.
       const added: Array<Promise<void>> = []
       for (let i = 0; i < 300; i++) {
         added.push(ledger.add(`s${i}`, entry(`s${i}`), true))
@@ -270,4 +271,68 @@ describe('the database ledger once it knows the database is down', () => {
       rmSync(dir, { recursive: true, force: true })
     }
   }, 30_000)
+})
+
+describe('the database ledger journals each session as it is added', () => {
+  let dir: string
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'authtrail-journal-'))
+  })
+  afterEach(() => rmSync(dir, { recursive: true, force: true }))
+
+  /** What a process killed now would leave: this journal's file, as the next process finds it. */
+  const takenOverAfterKill = (): SessionLedgerJournal => {
+    const after = mkdtempSync(path.join(os.tmpdir(), 'authtrail-journal-'))
+    const [file] = readdirSync(dir)
+    writeFileSync(path.join(after, file!.replace(`ledger-${process.pid}.`, `ledger-${DEAD_PID}.`)), readFileSync(path.join(dir, file!)))
+    const journal = openLedgerJournal(after, seal)
+    return { ...journal, close: () => (journal.close(), rmSync(after, { recursive: true, force: true })) }
+  }
+  const neverAnswering: SqlClient = { dialect: 'postgres', description: 'a test database', query: () => new Promise(() => {}), async close() {} }
+
+  it('has a login on disk before its row is written, and nothing once the row is in', async () => {
+    let release!: () => void
+    const gate = new Promise<void>((resolve) => (release = resolve))
+    const inserted: string[] = []
+    const journal = openLedgerJournal(dir, seal)
+    const ledger = createDatabaseLedger({
+      client: neverAnswering,
+      auditTable: 'public.securitylog',
+      hashSessionId: (id) => `hash-${id}`,
+      seal,
+      journal,
+      insert: async (rows) => {
+        await gate
+        // Sealed once, for the journal: the database thread does not seal it again.
+        inserted.push(...rows.map((row) => seal.unseal(row.sealed!)))
+      },
+    })
+    const added = ledger.add('store-id-a', entry('a'), true)
+    expect(journal.size()).toBe(1)
+    const found = takenOverAfterKill()
+    expect(found.backlog().adds.get('hash-a')?.sessionId).toBe('store-id-a')
+    found.close()
+    release()
+    await added
+    expect(inserted).toEqual(['store-id-a'])
+    expect(journal.size()).toBe(0)
+    await ledger.close()
+    expect(readdirSync(dir)).toEqual([])
+  })
+
+  it('leaves nothing for the next process to bring back when the session ended before its row was written', async () => {
+    const journal = openLedgerJournal(dir, seal)
+    const ledger = createDatabaseLedger({ client: neverAnswering, auditTable: 'public.securitylog', hashSessionId: (id) => `hash-${id}`, seal, journal, insert: () => new Promise(() => {}) })
+    // Store ids that hash (hashSessionId above) to the entries' audit session ids.
+    void ledger.add('gone', entry('gone'), true)
+    void ledger.add('kept', entry('kept'), true)
+    // A logout at once: its DELETE never answers, as if the process were killed during it.
+    void ledger.remove('gone')
+    const found = takenOverAfterKill()
+    const { adds, removals } = found.backlog()
+    expect([...adds.keys()]).toEqual(['hash-kept'])
+    expect([...removals.keys()]).toEqual(['hash-gone'])
+    found.close()
+    journal.close()
+  })
 })

@@ -109,16 +109,17 @@ describe.skipIf(postgres.unavailable !== undefined)('a restart forgets no sessio
     await ns?.teardown()
   })
 
-  it('reports the timeout of a session that expired while no instance was running, after the next start', async () => {
+  /**
+   * A login on one process, `between` ending that process, then a second start: which must report the
+   * session's timeout, with the user and session of its LOGIN.
+   */
+  const reportedAfterRestart = async (secret: string, between: (first: Awaited<ReturnType<typeof startDemoProcess>>) => Promise<void>): Promise<void> => {
     const project = tempProject(ns.properties)
-    const env = { AUTHTRAIL_CONFIG: project.config, SESSION_STORE: 'postgres', SESSION_STORE_NAMESPACE: ns.id, SESSION_SECRET: 'restart', SESSION_TIMEOUT_SECONDS: '2' }
+    const env = { AUTHTRAIL_CONFIG: project.config, SESSION_STORE: 'postgres', SESSION_STORE_NAMESPACE: ns.id, SESSION_SECRET: secret, SESSION_TIMEOUT_SECONDS: '2' }
     try {
       const first = await startDemoProcess(project.dir, env)
       expect((await client(first.url).post('/login', { username: 'alice', password: 'wonderland' })).location).toBe('/')
-      expect(await first.stop()).toBe(0)
-      await sleep(3000) // expired with nobody watching
-      const [before] = await ns.client.query<{ n: string | number }>(`SELECT count(*) AS n FROM ${ns.table} WHERE type = 'SESSIONTIMEOUT'`)
-      expect(Number(before!.n)).toBe(0)
+      await between(first)
       const second = await startDemoProcess(project.dir, env)
       try {
         const [timeout] = await eventually(async () => {
@@ -126,7 +127,11 @@ describe.skipIf(postgres.unavailable !== undefined)('a restart forgets no sessio
           expect(rows).toHaveLength(1)
           return rows
         }, 20_000)
-        const [login] = await ns.client.query<{ session_id: string }>(`SELECT session_id FROM ${ns.table} WHERE type = 'LOGIN'`)
+        const [login] = await eventually(async () => {
+          const rows = await ns.client.query<{ session_id: string }>(`SELECT session_id FROM ${ns.table} WHERE type = 'LOGIN'`)
+          expect(rows).toHaveLength(1)
+          return rows
+        })
         expect(timeout).toEqual({ username: 'alice', session_id: login!.session_id })
       } finally {
         await second.stop()
@@ -134,5 +139,24 @@ describe.skipIf(postgres.unavailable !== undefined)('a restart forgets no sessio
     } finally {
       project.remove()
     }
+  }
+
+  it('reports the timeout of a session that expired while no instance was running, after the next start', async () => {
+    await reportedAfterRestart('restart', async (first) => {
+      expect(await first.stop()).toBe(0)
+      await sleep(3000) // expired with nobody watching
+      const [before] = await ns.client.query<{ n: string | number }>(`SELECT count(*) AS n FROM ${ns.table} WHERE type = 'SESSIONTIMEOUT'`)
+      expect(Number(before!.n)).toBe(0)
+    })
+  }, 60_000)
+
+  it('reports the timeout of a session whose process was killed just after its login, before its row was written', async () => {
+    await reportedAfterRestart('killed', async (first) => {
+      // At once: the ledger writes its rows a batch at a time, well after the login was answered.
+      await first.stop('SIGKILL')
+      const ledger = ns.table.replace(/securitylog$/, 'securitylog_session')
+      const [row] = await ns.client.query<{ n: string | number }>(`SELECT count(*) AS n FROM ${ledger}`)
+      expect(Number(row!.n)).toBe(0)
+    })
   }, 60_000)
 })
