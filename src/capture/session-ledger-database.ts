@@ -80,6 +80,8 @@ function endedOf(text: string | null): SessionEnded | undefined {
  */
 const ADD_BATCH = 500
 const ADD_DELAY_MS = 100
+/** The wait of a session the journal could not take (its disk refused): it is in memory only meanwhile. */
+const UNJOURNALED_DELAY_MS = 20
 /** Most new sessions kept in memory while the database is unreachable, when there is no journal. */
 const MAX_PENDING = 100_000
 
@@ -163,6 +165,11 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
    * process left, or ones a failed write left to the journal. The next write reads them back.
    */
   let aheadTo = journal && journal.size() > 0 ? journal.position() : -1
+  /**
+   * Where the journal lines of removals not yet done begin: a write that succeeds meanwhile clears the
+   * journal only up to the first of them, so that a process killed before the DELETE still has it.
+   */
+  const removalLines = new Set<number>()
   const schedule = (delayMs: number): void => {
     timer ??= setTimeout(() => {
       timer = undefined
@@ -237,7 +244,15 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
     const probe = outages > 0 && ahead ? client.query('SELECT 1').then(() => undefined, (err: unknown) => err) : undefined
     const unreachable = await probe
     // What waits on disk comes first: what is in memory is newer. What memory holds too is not read back.
-    const backlog = unreachable === undefined && ahead ? journal?.backlog(mark) : undefined
+    let backlog: ReturnType<SessionLedgerJournal['backlog']> | undefined
+    let unread = false
+    try {
+      backlog = unreachable === undefined && ahead ? journal?.backlog(mark) : undefined
+    } catch (err) {
+      // Written without it, and the journal is kept: the next write reads it again.
+      unread = true
+      options.warn?.(`could not read the session ledger journal back (${(err as Error).message}); it is kept for the next write`)
+    }
     const adds = new Map<string, JournaledAdd>(backlog?.adds)
     for (const add of batch) {
       // An adoption never overrides a login queued before it.
@@ -249,6 +264,19 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
       cancelled.set(hashed, adds.get(hashed)?.entry ?? cancelled.get(hashed))
       adds.delete(hashed)
     }
+    /** Sessions the database refused (not an outage), by audit session id, with its error. */
+    const refused = new Map<string, unknown>()
+    const insert = async (rows: readonly LedgerAdd[], replace: boolean): Promise<void> => {
+      try {
+        await insertRows(rows, replace)
+      } catch (err) {
+        if (isUnavailable(err)) throw err
+        // One row refused (a value too long for a column, a NUL byte) must not keep the others out,
+        // nor stay in the journal to be refused again at every write after.
+        if (rows.length === 1) return void refused.set(rows[0]!.entry.auditSessionId, err)
+        for (const row of rows) await insert([row], replace)
+      }
+    }
     try {
       if (unreachable !== undefined) throw unreachable
       // Adoptions first: a login queued in the same batch then overwrites what an adoption kept.
@@ -256,25 +284,32 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
       // and a statement that fails then costs one statement's work, not the whole backlog's.
       for (const replace of [false, true]) {
         const chosen = [...adds.values()].filter((add) => add.replace === replace).map(({ sessionId, sealed, entry }) => ({ sessionId, sealed, entry }))
-        for (let i = 0; i < chosen.length; i += ADD_BATCH) await insertRows(chosen.slice(i, i + ADD_BATCH), replace)
+        for (let i = 0; i < chosen.length; i += ADD_BATCH) await insert(chosen.slice(i, i + ADD_BATCH), replace)
+      }
+      if (refused.size > 0) {
+        const [first] = refused.values()
+        options.warn?.(`${table} in ${client.description} refused ${refused.size} sessions (${(first as Error).message}); they are not watched for timeouts`)
       }
       const removed = new Map<string, LedgerEntry>()
       const hashes = [...cancelled.keys()]
       for (let i = 0; i < hashes.length; i += ADD_BATCH) for (const [hashed, entry] of await deleteRows(hashes.slice(i, i + ADD_BATCH))) removed.set(hashed, entry)
       outages = 0
       retryAt = 0
-      if (journal) {
+      if (journal && !unread) {
         try {
-          journal.clear(mark)
+          journal.clear(Math.min(mark, ...removalLines))
         } catch (err) {
           // The rows are in the table: a journal written again later only repeats them, harmlessly.
           options.warn?.(`could not clear the session ledger journal (${(err as Error).message})`)
         }
         // What was left to the journal while this write ran is read back by the next one.
-        if (aheadTo > mark) schedule(ADD_DELAY_MS)
-        else aheadTo = -1
+        if (aheadTo <= mark) aheadTo = -1
+        else if (!closed) schedule(ADD_DELAY_MS)
       }
-      for (const add of batch) for (const waiter of add.waiters) waiter.resolve()
+      for (const add of batch) {
+        const refusal = refused.get(add.entry.auditSessionId)
+        for (const waiter of add.waiters) refusal === undefined ? waiter.resolve() : waiter.reject(refusal)
+      }
       for (const [sessionId, waiters] of removing) {
         const hashed = removalHashes.get(sessionId)!
         for (const resolve of waiters) resolve(removed.get(hashed) ?? cancelled.get(hashed))
@@ -289,8 +324,9 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
       // The database is down: nothing is dropped. A session left out of the ledger would never be
       // reported as timed out, and one whose removal is lost would be reported after its logout.
       outages++
-      // Sessions journaled at their login are on disk already; the others go there now, if they can.
-      const spilled = spill([...kept].filter((add) => !add.journaled), [...removalHashes.values()])
+      // Sessions journaled at their login are on disk already, and so are removals (see remove()); the
+      // others go there now, if they can.
+      const spilled = spill([...kept].filter((add) => !add.journaled), [])
       if (journal && (spilled || batch.some((add) => add.journaled) || ahead)) aheadTo = Math.max(aheadTo, journal.position())
       for (const [sessionId, waiters] of removing) {
         removals.set(sessionId, [...waiters, ...(removals.get(sessionId) ?? [])])
@@ -335,6 +371,43 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
     }
   }
 
+  /** Removes a session's row, or its queued write; `journaled` says its removal is in the journal. */
+  async function removeRow(sessionId: string, hashed: string, journaled: boolean): Promise<LedgerEntry | undefined> {
+    // A session that ends before its row was written (a login then a quick logout) never reaches the table.
+    const unwritten = (): LedgerEntry | undefined => {
+      const queued = pending.get(sessionId)
+      if (!queued) return undefined
+      pending.delete(sessionId)
+      for (const waiter of queued.waiters) waiter.resolve()
+      return queued.entry
+    }
+    const queued = unwritten()
+    await writing
+    // The batch being written when the removal came may have gone back to wait for the database.
+    const requeued = unwritten()
+    /** Waits for the database with the other writes, within their backoff. */
+    const later = (): Promise<LedgerEntry | undefined> =>
+      new Promise<LedgerEntry | undefined>((resolve) => {
+        removals.set(sessionId, [...(removals.get(sessionId) ?? []), (entry) => resolve(entry ?? queued ?? requeued)])
+        outages = Math.max(outages, 1)
+        schedule(retryDelay())
+      })
+    // The database is known to be down: a logout makes no try of its own (a connection attempt each).
+    // On disk too: a process killed before the database is back must not report this session later.
+    if (outages > 0 && !closed) {
+      if (!journaled) spill([], [hashed])
+      return later()
+    }
+    try {
+      return (await deleteRows([hashed])).get(hashed) ?? queued ?? requeued
+    } catch (err) {
+      const onDisk = isUnavailable(err) && (journaled || spill([], [hashed]))
+      if (!isUnavailable(err) || (closed && !onDisk)) throw err
+      if (closed) return queued ?? requeued
+      return later()
+    }
+  }
+
   return {
     description: `${table} in ${client.description}`,
 
@@ -364,47 +437,23 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
         }
         pending.set(sessionId, { ...add, journaled, waiters })
         if (pending.size >= ADD_BATCH && outages === 0 && !writing) void flush()
-        else schedule(ADD_DELAY_MS)
+        else schedule(journaled ? ADD_DELAY_MS : UNJOURNALED_DELAY_MS)
       })
     },
 
     async remove(sessionId) {
-      // A session that ends before its row was written (a login then a quick logout) never reaches the table.
-      const unwritten = (): LedgerEntry | undefined => {
-        const queued = pending.get(sessionId)
-        if (!queued) return undefined
-        pending.delete(sessionId)
-        for (const waiter of queued.waiters) waiter.resolve()
-        return queued.entry
-      }
       const hashed = hashSessionId(sessionId)
       // Journaled before anything is awaited: the session's login may be in the journal, and a process
-      // killed now must not bring it back.
-      const journaled = !closed && spill([], [hashed])
-      const queued = unwritten()
-      await writing
-      // The batch being written when the removal came may have gone back to wait for the database.
-      const requeued = unwritten()
-      /** Waits for the database with the other writes, within their backoff. */
-      const later = (): Promise<LedgerEntry | undefined> =>
-        new Promise<LedgerEntry | undefined>((resolve) => {
-          removals.set(sessionId, [...(removals.get(sessionId) ?? []), (entry) => resolve(entry ?? queued ?? requeued)])
-          outages = Math.max(outages, 1)
-          schedule(retryDelay())
-        })
-      // The database is known to be down: a logout makes no try of its own (a connection attempt each).
-      // On disk too: a process killed before the database is back must not report this session later.
-      if (outages > 0 && !closed) {
-        if (!journaled) spill([], [hashed])
-        return later()
-      }
+      // killed now must not bring it back. The line is kept until the removal is done.
+      const at = journal?.position() ?? 0
+      const journaled = spill([], [hashed])
+      if (journaled) removalLines.add(at)
       try {
-        return (await deleteRows([hashed])).get(hashed) ?? queued ?? requeued
-      } catch (err) {
-        const journaled = isUnavailable(err) && spill([], [hashed])
-        if (!isUnavailable(err) || (closed && !journaled)) throw err
-        if (closed) return queued ?? requeued
-        return later()
+        return await removeRow(sessionId, hashed, journaled)
+      } finally {
+        removalLines.delete(at)
+        // Logouts alone (no login to trigger a write) must not grow the journal.
+        if (journaled && !closed) schedule(ADD_DELAY_MS)
       }
     },
 
@@ -413,6 +462,7 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
       await flush()
       journal?.close()
     },
+
 
     async claimDue(now, limit, leaseMs, only) {
       const token = `${instance}:${++claims}`

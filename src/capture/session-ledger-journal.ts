@@ -129,8 +129,12 @@ export function openLedgerJournal(dir: string, seal: SessionSeal, warn: (message
       const next = `${file}.next`
       writeFileSync(next, rest, { mode: 0o600 })
       closeSync(fd)
-      renameSync(next, file)
-      fd = openSync(file, 'a+', 0o600)
+      try {
+        renameSync(next, file)
+      } finally {
+        // Whether or not the rename went through, appends go on into the file by its name.
+        fd = openSync(file, 'a+', 0o600)
+      }
       start = through
       lines = rest.toString('utf8').split('\n').length - 1
     },

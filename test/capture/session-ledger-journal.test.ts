@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { openLedgerJournal } from '../../src/capture/session-ledger-journal.js'
 import type { SessionLedgerJournal } from '../../src/capture/session-ledger-journal.js'
 import { createDatabaseLedger } from '../../src/capture/session-ledger-database.js'
+import type { DatabaseLedgerOptions } from '../../src/capture/session-ledger-database.js'
 import type { SqlClient } from '../../src/deliver/sql-client.js'
 import { eventually } from '../helpers/eventually.js'
 import type { LedgerEntry } from '../../src/capture/session-ledger.js'
@@ -14,6 +15,9 @@ import { processStamp } from '../../src/deliver/process-alive.js'
 const seal = createSessionSeal(Buffer.from('journal-test-key-0123456789abcdef0123'))
 /** A process id that is not running. */
 const DEAD_PID = 2 ** 22 + 4321
+/** A database ledger whose store ids hash to the entries' audit session ids (`hash-<id>`). */
+const ledgerWith = (options: Omit<DatabaseLedgerOptions, 'auditTable' | 'hashSessionId' | 'seal'>) =>
+  createDatabaseLedger({ auditTable: 'public.securitylog', hashSessionId: (id) => `hash-${id}`, seal, ...options })
 
 const entry = (id: string, expiresAt = 5_000): LedgerEntry => ({
   user: { username: 'alice', userId: '7', profile: {} },
@@ -198,11 +202,8 @@ describe('the database ledger while its tries hang (a dropped connection)', () =
     }
     const inserted = new Set<string>()
     const journal = openLedgerJournal(dir, seal)
-    const ledger = createDatabaseLedger({
+    const ledger = ledgerWith({
       client,
-      auditTable: 'public.securitylog',
-      hashSessionId: (id) => `hash-${id}`,
-      seal,
       journal,
       insert: async (rows) => {
         await hang()
@@ -253,7 +254,7 @@ describe('the database ledger once it knows the database is down', () => {
     }
     const warnings: string[] = []
     const journal = openLedgerJournal(dir, seal)
-    const ledger = createDatabaseLedger({ client, auditTable: 'public.securitylog', hashSessionId: (id) => `hash-${id}`, seal, journal, insert: async () => refuse(), warn: (m) => warnings.push(m) })
+    const ledger = ledgerWith({ client, journal, insert: async () => refuse(), warn: (m) => warnings.push(m) })
     try {
       const added = ledger.add('first', entry('first'), true)
       await eventually(async () => expect(warnings.join('\n')).toMatch(/unreachable/))
@@ -295,11 +296,8 @@ describe('the database ledger journals each session as it is added', () => {
     const gate = new Promise<void>((resolve) => (release = resolve))
     const inserted: string[] = []
     const journal = openLedgerJournal(dir, seal)
-    const ledger = createDatabaseLedger({
+    const ledger = ledgerWith({
       client: neverAnswering,
-      auditTable: 'public.securitylog',
-      hashSessionId: (id) => `hash-${id}`,
-      seal,
       journal,
       insert: async (rows) => {
         await gate
@@ -322,7 +320,7 @@ describe('the database ledger journals each session as it is added', () => {
 
   it('leaves nothing for the next process to bring back when the session ended before its row was written', async () => {
     const journal = openLedgerJournal(dir, seal)
-    const ledger = createDatabaseLedger({ client: neverAnswering, auditTable: 'public.securitylog', hashSessionId: (id) => `hash-${id}`, seal, journal, insert: () => new Promise(() => {}) })
+    const ledger = ledgerWith({ client: neverAnswering, journal, insert: () => new Promise(() => {}) })
     // Store ids that hash (hashSessionId above) to the entries' audit session ids.
     void ledger.add('gone', entry('gone'), true)
     void ledger.add('kept', entry('kept'), true)
@@ -334,5 +332,73 @@ describe('the database ledger journals each session as it is added', () => {
     expect([...removals.keys()]).toEqual(['hash-gone'])
     found.close()
     journal.close()
+  })
+
+  it('keeps a logout in the journal while its DELETE runs, though a write of other rows clears the journal meanwhile', async () => {
+    const table = new Set<string>()
+    let deleting = false
+    // DELETEs never answer: a process killed during one.
+    const client: SqlClient = {
+      dialect: 'postgres',
+      description: 'a test database',
+      query: async (text: string) => {
+        if (!text.startsWith('DELETE')) return []
+        deleting = true
+        return new Promise(() => {})
+      },
+      async close() {},
+    }
+    const journal = openLedgerJournal(dir, seal)
+    const ledger = ledgerWith({ client, journal, insert: async (rows) => void rows.forEach((row) => table.add(row.entry.auditSessionId)) })
+    await ledger.add('s', entry('s'), true)
+    expect(table.has('hash-s')).toBe(true)
+    void ledger.remove('s')
+    await eventually(async () => expect(deleting).toBe(true))
+    // Another login's row is written (and the journal cleared) while the DELETE is under way.
+    await ledger.add('u', entry('u'), true)
+    expect(table.has('hash-u')).toBe(true)
+    const found = takenOverAfterKill()
+    expect([...found.backlog().removals.keys()]).toEqual(['hash-s'])
+    found.close()
+    journal.close()
+  })
+
+  it('empties the journal after logouts alone, with no login to write', async () => {
+    const client: SqlClient = { dialect: 'postgres', description: 'a test database', query: async () => [], async close() {} }
+    const journal = openLedgerJournal(dir, seal)
+    const ledger = ledgerWith({ client, journal, insert: async () => {} })
+    for (let i = 0; i < 100; i++) await ledger.remove(`gone-${i}`)
+    await eventually(async () => expect(journal.size()).toBe(0))
+    await ledger.close()
+  })
+
+  it('drops only the session the table refuses, and writes and clears the rest, from a killed process\'s journal too', async () => {
+    const left = openLedgerJournal(dir, seal)
+    left.append([add('bad'), add('good-1'), add('good-2')], [])
+    left.close()
+    const [file] = readdirSync(dir)
+    writeFileSync(path.join(dir, file!.replace(`ledger-${process.pid}.`, `ledger-${DEAD_PID}.`)), readFileSync(path.join(dir, file!)))
+    rmSync(path.join(dir, file!))
+    const inserted: string[] = []
+    const warnings: string[] = []
+    const client: SqlClient = { dialect: 'postgres', description: 'a test database', query: async () => [], async close() {} }
+    const journal = openLedgerJournal(dir, seal)
+    const ledger = ledgerWith({
+      client,
+      journal,
+      insert: async (rows) => {
+        // MariaDB's answer to a value longer than its column: not an outage, and the same at every try.
+        if (rows.some((row) => row.sessionId === 'store-id-bad')) throw Object.assign(new Error("Data too long for column 'user_agent'"), { code: 'ER_DATA_TOO_LONG', errno: 1406, sqlState: '22001' })
+        inserted.push(...rows.map((row) => row.sessionId))
+      },
+      warn: (message) => warnings.push(message),
+    })
+    await eventually(async () => expect(inserted.sort()).toEqual(['store-id-good-1', 'store-id-good-2']))
+    await eventually(async () => expect(journal.size()).toBe(0))
+    expect(warnings.join('\n')).toMatch(/refused 1 sessions \(Data too long/)
+    // A later login is written as usual, not refused with the bad row again.
+    await ledger.add('store-id-later', entry('later'), true)
+    expect(inserted).toContain('store-id-later')
+    await ledger.close()
   })
 })
