@@ -80,8 +80,18 @@ function endedOf(text: string | null): SessionEnded | undefined {
  */
 const ADD_BATCH = 500
 const ADD_DELAY_MS = 100
-/** The wait of a session the journal could not take (its disk refused): it is in memory only meanwhile. */
+/** The wait of a session the journal did not take (none, or its disk refused): it is in memory only meanwhile. */
 const UNJOURNALED_DELAY_MS = 20
+
+/**
+ * A refusal of a row's values, which no retry mends: SQLSTATE class 22 (data exception: a value too long,
+ * a NUL byte) or 23 (integrity), and MariaDB's errors of that kind reported as HY000.
+ */
+function isRowRefusal(err: unknown): boolean {
+  const e = err as { code?: unknown; sqlState?: unknown; errno?: unknown }
+  const state = typeof e.sqlState === 'string' ? e.sqlState : typeof e.code === 'string' ? e.code : ''
+  return /^2[23][0-9A-Z]{3}$/.test(state) || [1048, 1264, 1292, 1366, 1406].includes(e.errno as number)
+}
 /** Most new sessions kept in memory while the database is unreachable, when there is no journal. */
 const MAX_PENDING = 100_000
 
@@ -151,9 +161,17 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
 
   const { journal } = options
   const pending = new Map<string, PendingAdd>()
-  /** Removals the database could not take (it was down): each resolves with the row once it is deleted. */
+  /**
+   * Removals waiting for the next write: each resolves with the row once it is deleted. A write deletes
+   * them before it clears the journal, so a removal's journal line outlives the row it removes.
+   */
   const removals = new Map<string, Array<(entry: LedgerEntry | undefined) => void>>()
+  /** Removals whose journal line could not be written (the disk refused): tried again at each failed write. */
+  const offDisk = new Set<string>()
+  let journalOpen = journal !== undefined
   let timer: NodeJS.Timeout | undefined
+  /** When the armed timer fires: an earlier request re-arms it, a later one waits for it. */
+  let timerAt = Number.POSITIVE_INFINITY
   let outages = 0
   let closed = false
   /** While the database is down, the earliest the next write may go: new logins must not cut the backoff short. */
@@ -165,35 +183,38 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
    * process left, or ones a failed write left to the journal. The next write reads them back.
    */
   let aheadTo = journal && journal.size() > 0 ? journal.position() : -1
-  /**
-   * Where the journal lines of removals not yet done begin: a write that succeeds meanwhile clears the
-   * journal only up to the first of them, so that a process killed before the DELETE still has it.
-   */
-  const removalLines = new Set<number>()
+  const disarm = (): void => {
+    clearTimeout(timer)
+    timer = undefined
+    timerAt = Number.POSITIVE_INFINITY
+  }
   const schedule = (delayMs: number): void => {
-    timer ??= setTimeout(() => {
+    const at = Math.max(Date.now() + delayMs, retryAt)
+    if (timer !== undefined && timerAt <= at) return
+    disarm()
+    timerAt = at
+    timer = setTimeout(() => {
       timer = undefined
+      timerAt = Number.POSITIVE_INFINITY
       // One try at a time: a try that hangs (a dropped connection, up to the connect timeout) must not
       // have a queue of tries form behind it, each holding its sessions outside the journal's reach and
       // running back to back, without backoff, once it fails.
       if (writing) deferred = true
       else void flush()
-    }, Math.max(delayMs, retryAt - Date.now())).unref()
+    }, at - Date.now()).unref()
   }
   /** How long the next try waits after `outages` failed ones. */
   const retryDelay = (): number => backoffDelay(outages, 100, 30_000)
   /** After a failed write: the next one waits out the backoff, even if a login already asked for sooner. */
   const backOff = (delayMs: number): void => {
     retryAt = Date.now() + delayMs
-    clearTimeout(timer)
-    timer = undefined
+    disarm()
     schedule(delayMs)
   }
-  /** The statement writing the last batch, while it runs: a removal waits for it, or would miss its row. */
+  /** The last batch's write, while it runs: writes go one at a time, each after the one before. */
   let writing: Promise<void> | undefined
   function flush(): Promise<void> {
-    clearTimeout(timer)
-    timer = undefined
+    disarm()
     if (pending.size === 0 && removals.size === 0 && (journal?.size() ?? 0) === 0) return writing ?? Promise.resolve()
     const batch = [...pending.values()]
     const removing = new Map(removals)
@@ -270,7 +291,9 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
       try {
         await insertRows(rows, replace)
       } catch (err) {
-        if (isUnavailable(err)) throw err
+        // Anything else (an outage, a read-only standby, a bad password) is the database's, not a row's:
+        // the write fails as a whole and is tried again, with backoff, the journal kept.
+        if (!isRowRefusal(err)) throw err
         // One row refused (a value too long for a column, a NUL byte) must not keep the others out,
         // nor stay in the journal to be refused again at every write after.
         if (rows.length === 1) return void refused.set(rows[0]!.entry.auditSessionId, err)
@@ -297,7 +320,7 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
       retryAt = 0
       if (journal && !unread) {
         try {
-          journal.clear(Math.min(mark, ...removalLines))
+          journal.clear(mark)
         } catch (err) {
           // The rows are in the table: a journal written again later only repeats them, harmlessly.
           options.warn?.(`could not clear the session ledger journal (${(err as Error).message})`)
@@ -312,11 +335,14 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
       }
       for (const [sessionId, waiters] of removing) {
         const hashed = removalHashes.get(sessionId)!
+        offDisk.delete(sessionId)
         for (const resolve of waiters) resolve(removed.get(hashed) ?? cancelled.get(hashed))
       }
     } catch (err) {
       const kept = new Set(batch.filter((add) => !removalHashes.has(add.sessionId) && adds.has(add.entry.auditSessionId)))
-      if (!isUnavailable(err) || (closed && !journal)) {
+      // With a journal, every failure waits and tries again: nothing is lost by waiting, and a database
+      // that refuses every write (read-only, a bad password) must not drop what the journal holds.
+      if (!journal && (!isUnavailable(err) || closed)) {
         for (const add of batch) for (const waiter of add.waiters) waiter.reject(err)
         for (const waiters of removing.values()) for (const resolve of waiters) resolve(undefined)
         return
@@ -326,7 +352,9 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
       outages++
       // Sessions journaled at their login are on disk already, and so are removals (see remove()); the
       // others go there now, if they can.
-      const spilled = spill([...kept].filter((add) => !add.journaled), [])
+      const unjournaled = [...removing.keys()].filter((sessionId) => offDisk.has(sessionId))
+      const spilled = spill([...kept].filter((add) => !add.journaled), unjournaled.map((sessionId) => removalHashes.get(sessionId)!))
+      if (spilled) for (const sessionId of unjournaled) offDisk.delete(sessionId)
       if (journal && (spilled || batch.some((add) => add.journaled) || ahead)) aheadTo = Math.max(aheadTo, journal.position())
       for (const [sessionId, waiters] of removing) {
         removals.set(sessionId, [...waiters, ...(removals.get(sessionId) ?? [])])
@@ -349,7 +377,8 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
       }
       const delay = retryDelay()
       const where = journal ? `${journal.size()} writes wait in the journal in the spool directory` : `${pending.size} new and ${removals.size} ended sessions wait in memory`
-      options.warn?.(`the session ledger ${table} in ${client.description} is unreachable (${(err as Error).message}); ${where}, next try in ${delay} ms`)
+      const what = isUnavailable(err) ? 'is unreachable' : 'refuses writes'
+      options.warn?.(`the session ledger ${table} in ${client.description} ${what} (${(err as Error).message}); ${where}, next try in ${delay} ms`)
       backOff(delay)
     }
   }
@@ -371,43 +400,6 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
     }
   }
 
-  /** Removes a session's row, or its queued write; `journaled` says its removal is in the journal. */
-  async function removeRow(sessionId: string, hashed: string, journaled: boolean): Promise<LedgerEntry | undefined> {
-    // A session that ends before its row was written (a login then a quick logout) never reaches the table.
-    const unwritten = (): LedgerEntry | undefined => {
-      const queued = pending.get(sessionId)
-      if (!queued) return undefined
-      pending.delete(sessionId)
-      for (const waiter of queued.waiters) waiter.resolve()
-      return queued.entry
-    }
-    const queued = unwritten()
-    await writing
-    // The batch being written when the removal came may have gone back to wait for the database.
-    const requeued = unwritten()
-    /** Waits for the database with the other writes, within their backoff. */
-    const later = (): Promise<LedgerEntry | undefined> =>
-      new Promise<LedgerEntry | undefined>((resolve) => {
-        removals.set(sessionId, [...(removals.get(sessionId) ?? []), (entry) => resolve(entry ?? queued ?? requeued)])
-        outages = Math.max(outages, 1)
-        schedule(retryDelay())
-      })
-    // The database is known to be down: a logout makes no try of its own (a connection attempt each).
-    // On disk too: a process killed before the database is back must not report this session later.
-    if (outages > 0 && !closed) {
-      if (!journaled) spill([], [hashed])
-      return later()
-    }
-    try {
-      return (await deleteRows([hashed])).get(hashed) ?? queued ?? requeued
-    } catch (err) {
-      const onDisk = isUnavailable(err) && (journaled || spill([], [hashed]))
-      if (!isUnavailable(err) || (closed && !onDisk)) throw err
-      if (closed) return queued ?? requeued
-      return later()
-    }
-  }
-
   return {
     description: `${table} in ${client.description}`,
 
@@ -426,7 +418,13 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
         if (queued?.replace && !replace) return void pending.set(sessionId, { ...queued, waiters })
         const add: JournaledAdd = { sessionId, sealed: journal ? seal.seal(sessionId) : undefined, entry, replace }
         // On disk before the response goes: a process killed before the row is written loses nothing.
-        const journaled = journal !== undefined && !closed && journalAdd(add)
+        const journaled = journalOpen && journalAdd(add)
+        if (closed) {
+          // The last write has taken its batch: the journal keeps this one for the next process.
+          if (!journaled) return reject(new Error(`authtrail: the session ledger ${table} is closed`))
+          aheadTo = journal!.position()
+          return resolve()
+        }
         if (journaled && outages > 0) {
           // The database is still down: the journal holds it, and the heap need not.
           if (queued) for (const waiter of queued.waiters) waiter.resolve()
@@ -441,25 +439,32 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
       })
     },
 
-    async remove(sessionId) {
+    remove(sessionId) {
       const hashed = hashSessionId(sessionId)
-      // Journaled before anything is awaited: the session's login may be in the journal, and a process
-      // killed now must not bring it back. The line is kept until the removal is done.
-      const at = journal?.position() ?? 0
-      const journaled = spill([], [hashed])
-      if (journaled) removalLines.add(at)
-      try {
-        return await removeRow(sessionId, hashed, journaled)
-      } finally {
-        removalLines.delete(at)
-        // Logouts alone (no login to trigger a write) must not grow the journal.
-        if (journaled && !closed) schedule(ADD_DELAY_MS)
+      // On disk before anything else: the session's login may be in the journal, and a process killed
+      // now must not bring it back. The next write deletes the row, then clears the journal.
+      const onDisk = journalOpen && spill([], [hashed])
+      // A session that ends before its row was written (a login then a quick logout) never reaches the table.
+      const queued = pending.get(sessionId)
+      if (queued) {
+        pending.delete(sessionId)
+        for (const waiter of queued.waiters) waiter.resolve()
       }
+      // After close the journal holds it for the next process, which applies it.
+      if (closed) return Promise.resolve(queued?.entry)
+      if (journal && !onDisk) offDisk.add(sessionId)
+      return new Promise<LedgerEntry | undefined>((resolve) => {
+        removals.set(sessionId, [...(removals.get(sessionId) ?? []), (entry) => resolve(entry ?? queued?.entry)])
+        // Soon, with any write already asked for; while the database is down, within the backoff: a
+        // logout makes no try of its own.
+        schedule(0)
+      })
     },
 
     async close() {
       closed = true
       await flush()
+      journalOpen = false
       journal?.close()
     },
 

@@ -289,6 +289,16 @@ describe('the database ledger journals each session as it is added', () => {
     const journal = openLedgerJournal(after, seal)
     return { ...journal, close: () => (journal.close(), rmSync(after, { recursive: true, force: true })) }
   }
+  /** A journal holding these sessions, as a killed process leaves it in the directory. */
+  const leftByKilledProcess = (adds: Parameters<SessionLedgerJournal['append']>[0]): void => {
+    const left = openLedgerJournal(dir, seal)
+    left.append(adds, [])
+    left.close()
+    const [file] = readdirSync(dir)
+    writeFileSync(path.join(dir, file!.replace(`ledger-${process.pid}.`, `ledger-${DEAD_PID}.`)), readFileSync(path.join(dir, file!)))
+    rmSync(path.join(dir, file!))
+  }
+  const answering: SqlClient = { dialect: 'postgres', description: 'a test database', query: async () => [], async close() {} }
   const neverAnswering: SqlClient = { dialect: 'postgres', description: 'a test database', query: () => new Promise(() => {}), async close() {} }
 
   it('has a login on disk before its row is written, and nothing once the row is in', async () => {
@@ -334,7 +344,7 @@ describe('the database ledger journals each session as it is added', () => {
     journal.close()
   })
 
-  it('keeps a logout in the journal while its DELETE runs, though a write of other rows clears the journal meanwhile', async () => {
+  it('keeps a logout in the journal until its DELETE has answered, and journals logins meanwhile', async () => {
     const table = new Set<string>()
     let deleting = false
     // DELETEs never answer: a process killed during one.
@@ -354,37 +364,64 @@ describe('the database ledger journals each session as it is added', () => {
     expect(table.has('hash-s')).toBe(true)
     void ledger.remove('s')
     await eventually(async () => expect(deleting).toBe(true))
-    // Another login's row is written (and the journal cleared) while the DELETE is under way.
-    await ledger.add('u', entry('u'), true)
-    expect(table.has('hash-u')).toBe(true)
+    void ledger.add('u', entry('u'), true)
+    await new Promise((resolve) => setTimeout(resolve, 250))
     const found = takenOverAfterKill()
-    expect([...found.backlog().removals.keys()]).toEqual(['hash-s'])
+    const { adds, removals } = found.backlog()
+    expect([...removals.keys()]).toEqual(['hash-s'])
+    expect([...adds.keys()]).toEqual(['hash-u'])
     found.close()
     journal.close()
   })
 
-  it('empties the journal after logouts alone, with no login to write', async () => {
-    const client: SqlClient = { dialect: 'postgres', description: 'a test database', query: async () => [], async close() {} }
+  it('journals a logout that the full disk refused once the disk takes writes again, while the database is down', async () => {
+    let full = false
     const journal = openLedgerJournal(dir, seal)
-    const ledger = ledgerWith({ client, journal, insert: async () => {} })
+    const filling: SessionLedgerJournal = {
+      ...journal,
+      append: (adds, removals) => {
+        if (full) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })
+        journal.append(adds, removals)
+      },
+    }
+    const refuse = async (): Promise<never> => {
+      throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' })
+    }
+    const client: SqlClient = { dialect: 'postgres', description: 'a test database', query: refuse, async close() {} }
+    const ledger = ledgerWith({ client, journal: filling, insert: refuse, warn: () => {} })
+    await ledger.add('x', entry('x'), true)
+    full = true
+    void ledger.remove('x')
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    full = false
+    // The next failed try journals it.
+    await eventually(async () => {
+      const found = takenOverAfterKill()
+      try {
+        expect([...found.backlog().removals.keys()]).toEqual(['hash-x'])
+        expect([...found.backlog().adds.keys()]).toEqual([])
+      } finally {
+        found.close()
+      }
+    })
+    journal.close()
+  })
+
+  it('empties the journal after logouts alone, with no login to write', async () => {
+    const journal = openLedgerJournal(dir, seal)
+    const ledger = ledgerWith({ client: answering, journal, insert: async () => {} })
     for (let i = 0; i < 100; i++) await ledger.remove(`gone-${i}`)
     await eventually(async () => expect(journal.size()).toBe(0))
     await ledger.close()
   })
 
   it('drops only the session the table refuses, and writes and clears the rest, from a killed process\'s journal too', async () => {
-    const left = openLedgerJournal(dir, seal)
-    left.append([add('bad'), add('good-1'), add('good-2')], [])
-    left.close()
-    const [file] = readdirSync(dir)
-    writeFileSync(path.join(dir, file!.replace(`ledger-${process.pid}.`, `ledger-${DEAD_PID}.`)), readFileSync(path.join(dir, file!)))
-    rmSync(path.join(dir, file!))
+    leftByKilledProcess([add('bad'), add('good-1'), add('good-2')])
     const inserted: string[] = []
     const warnings: string[] = []
-    const client: SqlClient = { dialect: 'postgres', description: 'a test database', query: async () => [], async close() {} }
     const journal = openLedgerJournal(dir, seal)
     const ledger = ledgerWith({
-      client,
+      client: answering,
       journal,
       insert: async (rows) => {
         // MariaDB's answer to a value longer than its column: not an outage, and the same at every try.
@@ -400,5 +437,50 @@ describe('the database ledger journals each session as it is added', () => {
     await ledger.add('store-id-later', entry('later'), true)
     expect(inserted).toContain('store-id-later')
     await ledger.close()
+  })
+
+  it('keeps all it holds and tries again with backoff while the database refuses every write (a read-only standby)', async () => {
+    leftByKilledProcess([add('a'), add('b'), add('c')])
+    let readOnly = true
+    let statements = 0
+    const inserted: string[] = []
+    const journal = openLedgerJournal(dir, seal)
+    const ledger = ledgerWith({
+      client: answering,
+      journal,
+      insert: async (rows) => {
+        statements++
+        // Not an outage by its SQLSTATE, and not a row's fault: every row would be refused alike.
+        if (readOnly) throw Object.assign(new Error('cannot execute INSERT in a read-only transaction'), { code: '25006' })
+        inserted.push(...rows.map((row) => row.sessionId))
+      },
+      warn: () => {},
+    })
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+    // A statement per try, tries 50 ms, 100 ms, 200 ms... apart: not 1 + 3 single rows, nor a try per 100 ms.
+    expect(statements).toBeGreaterThanOrEqual(2)
+    expect(statements).toBeLessThanOrEqual(6)
+    expect(journal.size()).toBe(3)
+    readOnly = false
+    await eventually(async () => expect(inserted.sort()).toEqual(['store-id-a', 'store-id-b', 'store-id-c']), 5000)
+    await eventually(async () => expect(journal.size()).toBe(0))
+    await ledger.close()
+  })
+
+  it('journals a login that comes while the ledger closes, for the next process', async () => {
+    let release!: () => void
+    const gate = new Promise<void>((resolve) => (release = resolve))
+    const journal = openLedgerJournal(dir, seal)
+    const ledger = ledgerWith({ client: answering, journal, insert: () => gate })
+    void ledger.add('first', entry('first'), true)
+    const closing = ledger.close()
+    await ledger.add('late', entry('late'), true)
+    release()
+    await closing
+    // The last write took 'first'; 'late' is left for the next process.
+    const found = takenOverAfterKill()
+    expect([...found.backlog().adds.keys()]).toEqual(['hash-late'])
+    found.close()
+    await expect(ledger.add('after', entry('after'), true)).rejects.toThrow(/closed/)
   })
 })
