@@ -82,6 +82,12 @@ const ADD_BATCH = 500
 const ADD_DELAY_MS = 100
 /** The wait of a session the journal did not take (none, or its disk refused): it is in memory only meanwhile. */
 const UNJOURNALED_DELAY_MS = 20
+/**
+ * Rows tried one by one, after a statement was refused, before the refusal is taken for the database's:
+ * if none of them goes in either (a read-only standby, say), the write fails as a whole and is tried
+ * again later; if others do, the refused ones are the rows' own fault.
+ */
+const PROBE_ROWS = 3
 
 /**
  * A refusal of a row's values, which no retry mends: SQLSTATE class 22 (data exception: a value too long,
@@ -264,7 +270,7 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
     // once the database answers again, not on every try.
     const probe = outages > 0 && ahead ? client.query('SELECT 1').then(() => undefined, (err: unknown) => err) : undefined
     const unreachable = await probe
-    // What waits on disk comes first: what is in memory is newer. What memory holds too is not read back.
+    // What waits on disk comes first: what is in memory is newer (and journaled too, up to `mark`).
     let backlog: ReturnType<SessionLedgerJournal['backlog']> | undefined
     let unread = false
     try {
@@ -281,8 +287,17 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
     }
     const removalHashes = new Map<string, string>([...removing.keys()].map((id) => [id, hashSessionId(id)]))
     const cancelled = new Map<string, LedgerEntry | undefined>(backlog?.removals)
-    for (const hashed of removalHashes.values()) {
-      cancelled.set(hashed, adds.get(hashed)?.entry ?? cancelled.get(hashed))
+    for (const [sessionId, hashed] of removalHashes) {
+      // Read back, the journal has put its removals and logins in order already.
+      if (backlog && !offDisk.has(sessionId)) continue
+      const add = adds.get(hashed)
+      // A removal takes its session out of `pending`: a login of it in the batch came after (a re-login
+      // with the same store id) and goes in once the old row is deleted.
+      if (add !== undefined && batch.includes(add as PendingAdd)) {
+        cancelled.set(hashed, cancelled.get(hashed))
+        continue
+      }
+      cancelled.set(hashed, add?.entry ?? cancelled.get(hashed))
       adds.delete(hashed)
     }
     /** Sessions the database refused (not an outage), by audit session id, with its error. */
@@ -291,13 +306,24 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
       try {
         await insertRows(rows, replace)
       } catch (err) {
-        // Anything else (an outage, a read-only standby, a bad password) is the database's, not a row's:
-        // the write fails as a whole and is tried again, with backoff, the journal kept.
-        if (!isRowRefusal(err)) throw err
-        // One row refused (a value too long for a column, a NUL byte) must not keep the others out,
-        // nor stay in the journal to be refused again at every write after.
+        // An outage, or the database refusing a lone row for a reason of its own (read-only, a bad
+        // password): the write fails as a whole and is tried again, with backoff, the journal kept.
+        if (isUnavailable(err) || (rows.length === 1 && !isRowRefusal(err))) throw err
         if (rows.length === 1) return void refused.set(rows[0]!.entry.auditSessionId, err)
-        for (const row of rows) await insert([row], replace)
+        // One row refused (a value too long for a column, a NUL byte, a trigger) must not keep the
+        // others out, nor stay in the journal to be refused again at every write after.
+        let written = 0
+        let failed = 0
+        for (const row of rows) {
+          try {
+            await insertRows([row], replace)
+            written++
+          } catch (rowErr) {
+            if (isUnavailable(rowErr)) throw rowErr
+            if (!isRowRefusal(rowErr) && written === 0 && ++failed >= PROBE_ROWS) throw err
+            refused.set(row.entry.auditSessionId, rowErr)
+          }
+        }
       }
     }
     try {
@@ -305,6 +331,10 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
       // Adoptions first: a login queued in the same batch then overwrites what an adoption kept.
       // In statements of ADD_BATCH rows: after an outage the backlog may be many thousands of sessions,
       // and a statement that fails then costs one statement's work, not the whole backlog's.
+      // Removals first: a login that came after its session's removal then stays.
+      const removed = new Map<string, LedgerEntry>()
+      const hashes = [...cancelled.keys()]
+      for (let i = 0; i < hashes.length; i += ADD_BATCH) for (const [hashed, entry] of await deleteRows(hashes.slice(i, i + ADD_BATCH))) removed.set(hashed, entry)
       for (const replace of [false, true]) {
         const chosen = [...adds.values()].filter((add) => add.replace === replace).map(({ sessionId, sealed, entry }) => ({ sessionId, sealed, entry }))
         for (let i = 0; i < chosen.length; i += ADD_BATCH) await insert(chosen.slice(i, i + ADD_BATCH), replace)
@@ -313,9 +343,6 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
         const [first] = refused.values()
         options.warn?.(`${table} in ${client.description} refused ${refused.size} sessions (${(first as Error).message}); they are not watched for timeouts`)
       }
-      const removed = new Map<string, LedgerEntry>()
-      const hashes = [...cancelled.keys()]
-      for (let i = 0; i < hashes.length; i += ADD_BATCH) for (const [hashed, entry] of await deleteRows(hashes.slice(i, i + ADD_BATCH))) removed.set(hashed, entry)
       outages = 0
       retryAt = 0
       if (journal && !unread) {
@@ -328,6 +355,8 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
         // What was left to the journal while this write ran is read back by the next one.
         if (aheadTo <= mark) aheadTo = -1
         else if (!closed) schedule(ADD_DELAY_MS)
+      } else if (unread && !closed) {
+        schedule(retryDelay())
       }
       for (const add of batch) {
         const refusal = refused.get(add.entry.auditSessionId)
@@ -339,10 +368,11 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
         for (const resolve of waiters) resolve(removed.get(hashed) ?? cancelled.get(hashed))
       }
     } catch (err) {
-      const kept = new Set(batch.filter((add) => !removalHashes.has(add.sessionId) && adds.has(add.entry.auditSessionId)))
+      const kept = new Set(batch.filter((add) => adds.get(add.entry.auditSessionId) === add))
+      const outage = isUnavailable(err)
       // With a journal, every failure waits and tries again: nothing is lost by waiting, and a database
       // that refuses every write (read-only, a bad password) must not drop what the journal holds.
-      if (!journal && (!isUnavailable(err) || closed)) {
+      if (!journal && (!outage || closed)) {
         for (const add of batch) for (const waiter of add.waiters) waiter.reject(err)
         for (const waiters of removing.values()) for (const resolve of waiters) resolve(undefined)
         return
@@ -355,17 +385,21 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
       const unjournaled = [...removing.keys()].filter((sessionId) => offDisk.has(sessionId))
       const spilled = spill([...kept].filter((add) => !add.journaled), unjournaled.map((sessionId) => removalHashes.get(sessionId)!))
       if (spilled) for (const sessionId of unjournaled) offDisk.delete(sessionId)
-      if (journal && (spilled || batch.some((add) => add.journaled) || ahead)) aheadTo = Math.max(aheadTo, journal.position())
+      // The journal holds this batch and its removals now, whatever could be spilled: the next write reads it.
+      if (journal) aheadTo = Math.max(aheadTo, journal.position())
+      // Removals that came while this write ran: newer than this batch's logins of the same session.
+      const later = new Set(removals.keys())
       for (const [sessionId, waiters] of removing) {
-        removals.set(sessionId, [...waiters, ...(removals.get(sessionId) ?? [])])
-        pending.delete(sessionId)
+        // Not an outage: the refusal may last, and whoever waits (the sweep) must not wait for ever.
+        if (!outage) for (const resolve of waiters) resolve(undefined)
+        removals.set(sessionId, [...(outage ? waiters : []), ...(removals.get(sessionId) ?? [])])
       }
       for (const add of batch) {
         if (add.journaled || (spilled && !kept.has(add))) {
           for (const waiter of add.waiters) waiter.resolve()
         } else if (!spilled) {
           const newer = pending.get(add.sessionId)
-          if (removals.has(add.sessionId)) for (const waiter of add.waiters) waiter.resolve()
+          if (later.has(add.sessionId)) for (const waiter of add.waiters) waiter.resolve()
           else pending.set(add.sessionId, newer ? { ...newer, waiters: [...add.waiters, ...newer.waiters] } : add)
         }
       }
@@ -373,11 +407,14 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
         // Ending with the database down: the removals are in the journal, for the next process to apply.
         for (const waiters of removals.values()) for (const resolve of waiters) resolve(undefined)
         removals.clear()
+        // Sessions the journal could not take are lost with the process: their callers hear of it.
+        for (const add of pending.values()) if (!add.journaled) for (const waiter of add.waiters) waiter.reject(err)
+        pending.clear()
         return
       }
       const delay = retryDelay()
       const where = journal ? `${journal.size()} writes wait in the journal in the spool directory` : `${pending.size} new and ${removals.size} ended sessions wait in memory`
-      const what = isUnavailable(err) ? 'is unreachable' : 'refuses writes'
+      const what = outage ? 'is unreachable' : 'could not be written'
       options.warn?.(`the session ledger ${table} in ${client.description} ${what} (${(err as Error).message}); ${where}, next try in ${delay} ms`)
       backOff(delay)
     }
@@ -421,9 +458,10 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
         const journaled = journalOpen && journalAdd(add)
         if (closed) {
           // The last write has taken its batch: the journal keeps this one for the next process.
-          if (!journaled) return reject(new Error(`authtrail: the session ledger ${table} is closed`))
-          aheadTo = journal!.position()
-          return resolve()
+          pending.delete(sessionId)
+          const closing = new Error(`authtrail: the session ledger ${table} is closed`)
+          for (const waiter of waiters) journaled ? waiter.resolve() : waiter.reject(closing)
+          return
         }
         if (journaled && outages > 0) {
           // The database is still down: the journal holds it, and the heap need not.
@@ -451,7 +489,7 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
         for (const waiter of queued.waiters) waiter.resolve()
       }
       // After close the journal holds it for the next process, which applies it.
-      if (closed) return Promise.resolve(queued?.entry)
+      if (closed) return onDisk ? Promise.resolve(queued?.entry) : Promise.reject(new Error(`authtrail: the session ledger ${table} is closed`))
       if (journal && !onDisk) offDisk.add(sessionId)
       return new Promise<LedgerEntry | undefined>((resolve) => {
         removals.set(sessionId, [...(removals.get(sessionId) ?? []), (entry) => resolve(entry ?? queued?.entry)])
