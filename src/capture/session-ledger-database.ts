@@ -83,11 +83,11 @@ const ADD_DELAY_MS = 100
 /** The wait of a session the journal did not take (none, or its disk refused): it is in memory only meanwhile. */
 const UNJOURNALED_DELAY_MS = 20
 /**
- * Rows tried one by one, after a statement was refused, before the refusal is taken for the database's:
- * if none of them goes in either (a read-only standby, say), the write fails as a whole and is tried
- * again later; if others do, the refused ones are the rows' own fault.
+ * Statements refused, while splitting a refused one in halves, before any went in: then the refusal is
+ * taken for the database's (a read-only standby, say), and the write is tried again later. 16 find up to
+ * about 8 bad rows among 500.
  */
-const PROBE_ROWS = 3
+const PROBE_STATEMENTS = 16
 
 /**
  * A refusal of a row's values, which no retry mends: SQLSTATE class 22 (data exception: a value too long,
@@ -189,6 +189,8 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
    * process left, or ones a failed write left to the journal. The next write reads them back.
    */
   let aheadTo = journal && journal.size() > 0 ? journal.position() : -1
+  /** Reads of the journal that failed in a row (a file past Node's string limit, say): they back off. */
+  let unreadTries = 0
   const disarm = (): void => {
     clearTimeout(timer)
     timer = undefined
@@ -275,7 +277,9 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
     let unread = false
     try {
       backlog = unreachable === undefined && ahead ? journal?.backlog(mark) : undefined
+      unreadTries = 0
     } catch (err) {
+      unreadTries++
       // Written without it, and the journal is kept: the next write reads it again.
       unread = true
       options.warn?.(`could not read the session ledger journal back (${(err as Error).message}); it is kept for the next write`)
@@ -300,30 +304,39 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
       cancelled.set(hashed, add?.entry ?? cancelled.get(hashed))
       adds.delete(hashed)
     }
+    /** Removals whose DELETE answered (and whose waiters were told), before anything else failed. */
+    const deleted = new Set<string>()
     /** Sessions the database refused (not an outage), by audit session id, with its error. */
     const refused = new Map<string, unknown>()
+    /** Rows refused alone, not for their values: the rows' fault if others went in, else the database's. */
+    const doubtful = new Map<string, unknown>()
+    let inserted = false
+    let failures = 0
+    /**
+     * One row refused (a value too long for a column, a NUL byte, a trigger) must not keep the others
+     * out, nor stay in the journal to be refused again at every write after: a refused statement is split
+     * in halves, level by level, down to the rows it refuses. An outage fails the write as a whole.
+     */
     const insert = async (rows: readonly LedgerAdd[], replace: boolean): Promise<void> => {
-      try {
-        await insertRows(rows, replace)
-      } catch (err) {
-        // An outage, or the database refusing a lone row for a reason of its own (read-only, a bad
-        // password): the write fails as a whole and is tried again, with backoff, the journal kept.
-        if (isUnavailable(err) || (rows.length === 1 && !isRowRefusal(err))) throw err
-        if (rows.length === 1) return void refused.set(rows[0]!.entry.auditSessionId, err)
-        // One row refused (a value too long for a column, a NUL byte, a trigger) must not keep the
-        // others out, nor stay in the journal to be refused again at every write after.
-        let written = 0
-        let failed = 0
-        for (const row of rows) {
+      let parts: Array<readonly LedgerAdd[]> = [rows]
+      while (parts.length > 0) {
+        const next: Array<readonly LedgerAdd[]> = []
+        for (const part of parts) {
           try {
-            await insertRows([row], replace)
-            written++
-          } catch (rowErr) {
-            if (isUnavailable(rowErr)) throw rowErr
-            if (!isRowRefusal(rowErr) && written === 0 && ++failed >= PROBE_ROWS) throw err
-            refused.set(row.entry.auditSessionId, rowErr)
+            await insertRows(part, replace)
+            inserted = true
+          } catch (err) {
+            if (isUnavailable(err)) throw err
+            if (part.length === 1) {
+              ;(isRowRefusal(err) ? refused : doubtful).set(part[0]!.entry.auditSessionId, err)
+              continue
+            }
+            if (!inserted && ++failures > PROBE_STATEMENTS) throw err
+            const middle = Math.ceil(part.length / 2)
+            next.push(part.slice(0, middle), part.slice(middle))
           }
         }
+        parts = next
       }
     }
     try {
@@ -335,9 +348,20 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
       const removed = new Map<string, LedgerEntry>()
       const hashes = [...cancelled.keys()]
       for (let i = 0; i < hashes.length; i += ADD_BATCH) for (const [hashed, entry] of await deleteRows(hashes.slice(i, i + ADD_BATCH))) removed.set(hashed, entry)
+      // Told now, with the rows they removed: a failure of the inserts below must not lose what was deleted.
+      for (const [sessionId, waiters] of removing) {
+        const hashed = removalHashes.get(sessionId)!
+        deleted.add(sessionId)
+        for (const resolve of waiters) resolve(removed.get(hashed) ?? cancelled.get(hashed))
+      }
       for (const replace of [false, true]) {
         const chosen = [...adds.values()].filter((add) => add.replace === replace).map(({ sessionId, sealed, entry }) => ({ sessionId, sealed, entry }))
         for (let i = 0; i < chosen.length; i += ADD_BATCH) await insert(chosen.slice(i, i + ADD_BATCH), replace)
+      }
+      if (doubtful.size > 0) {
+        // None went in: the database refuses writes, not these rows.
+        if (!inserted) throw doubtful.values().next().value
+        for (const [key, err] of doubtful) refused.set(key, err)
       }
       if (refused.size > 0) {
         const [first] = refused.values()
@@ -356,17 +380,13 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
         if (aheadTo <= mark) aheadTo = -1
         else if (!closed) schedule(ADD_DELAY_MS)
       } else if (unread && !closed) {
-        schedule(retryDelay())
+        schedule(backoffDelay(unreadTries, 1000, 300_000))
       }
       for (const add of batch) {
         const refusal = refused.get(add.entry.auditSessionId)
         for (const waiter of add.waiters) refusal === undefined ? waiter.resolve() : waiter.reject(refusal)
       }
-      for (const [sessionId, waiters] of removing) {
-        const hashed = removalHashes.get(sessionId)!
-        offDisk.delete(sessionId)
-        for (const resolve of waiters) resolve(removed.get(hashed) ?? cancelled.get(hashed))
-      }
+      for (const sessionId of removing.keys()) offDisk.delete(sessionId)
     } catch (err) {
       const kept = new Set(batch.filter((add) => adds.get(add.entry.auditSessionId) === add))
       const outage = isUnavailable(err)
@@ -390,6 +410,11 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
       // Removals that came while this write ran: newer than this batch's logins of the same session.
       const later = new Set(removals.keys())
       for (const [sessionId, waiters] of removing) {
+        // Done, but the journal still holds the login it cancelled: one not on disk must cancel it again.
+        if (deleted.has(sessionId)) {
+          if (offDisk.has(sessionId)) removals.set(sessionId, removals.get(sessionId) ?? [])
+          continue
+        }
         // Not an outage: the refusal may last, and whoever waits (the sweep) must not wait for ever.
         if (!outage) for (const resolve of waiters) resolve(undefined)
         removals.set(sessionId, [...(outage ? waiters : []), ...(removals.get(sessionId) ?? [])])

@@ -9,6 +9,7 @@ import type { DatabaseLedgerOptions } from '../../src/capture/session-ledger-dat
 import type { SqlClient } from '../../src/deliver/sql-client.js'
 import { eventually } from '../helpers/eventually.js'
 import type { LedgerEntry } from '../../src/capture/session-ledger.js'
+import type { LedgerAdd } from '../../src/capture/session-ledger-rows.js'
 import { createSessionSeal } from '../../src/capture/session-seal.js'
 import { processStamp } from '../../src/deliver/process-alive.js'
 
@@ -299,6 +300,17 @@ describe('the database ledger journals each session as it is added', () => {
     rmSync(path.join(dir, file!))
   }
   const answering: SqlClient = { dialect: 'postgres', description: 'a test database', query: async () => [], async close() {} }
+  /** Inserts as a read-only standby answers them (not an outage by its SQLSTATE, not a row's fault) until `writable()`. */
+  const readOnlyStandby = () => {
+    const state = { readOnly: true, statements: 0, tries: 0, inserted: [] as string[] }
+    const insert = async (rows: readonly LedgerAdd[]): Promise<void> => {
+      state.statements++
+      if (rows.length === 3) state.tries++
+      if (state.readOnly) throw Object.assign(new Error('cannot execute INSERT in a read-only transaction'), { code: '25006' })
+      state.inserted.push(...rows.map((row) => row.sessionId))
+    }
+    return { state, insert, writable: () => void (state.readOnly = false) }
+  }
   const neverAnswering: SqlClient = { dialect: 'postgres', description: 'a test database', query: () => new Promise(() => {}), async close() {} }
 
   it('has a login on disk before its row is written, and nothing once the row is in', async () => {
@@ -417,13 +429,14 @@ describe('the database ledger journals each session as it is added', () => {
 
   const refusals = [
     // MariaDB's answer to a value longer than its column: not an outage, and the same at every try.
-    { what: 'a value too long for its column', error: () => Object.assign(new Error("Data too long for column 'user_agent'"), { code: 'ER_DATA_TOO_LONG', errno: 1406, sqlState: '22001' }), message: /refused 1 sessions \(Data too long/ },
+    { what: 'a value too long for its column', error: () => Object.assign(new Error("Data too long for column 'user_agent'"), { code: 'ER_DATA_TOO_LONG', errno: 1406, sqlState: '22001' }), message: /refused 3 sessions \(Data too long/ },
     // A trigger's RAISE EXCEPTION: no SQLSTATE class of a row's values, yet the row's own fault.
-    { what: 'a trigger', error: () => Object.assign(new Error('not this user'), { code: 'P0001' }), message: /refused 1 sessions \(not this user/ },
+    { what: 'a trigger', error: () => Object.assign(new Error('not this user'), { code: 'P0001' }), message: /refused 3 sessions \(not this user/ },
   ]
   for (const { what, error, message } of refusals) {
     it(`drops only the session the table refuses (${what}), and writes and clears the rest, from a killed process's journal too`, async () => {
-      leftByKilledProcess([add('bad'), add('good-1'), add('good-2'), add('good-3')])
+      // The refused rows first: the rows tried first must not decide for the others.
+      leftByKilledProcess([add('bad-1'), add('bad-2'), add('bad-3'), add('good-1'), add('good-2'), add('good-3')])
       const inserted: string[] = []
       const warnings: string[] = []
       const journal = openLedgerJournal(dir, seal)
@@ -431,7 +444,7 @@ describe('the database ledger journals each session as it is added', () => {
         client: answering,
         journal,
         insert: async (rows) => {
-          if (rows.some((row) => row.sessionId === 'store-id-bad')) throw error()
+          if (rows.some((row) => row.sessionId.startsWith('store-id-bad'))) throw error()
           inserted.push(...rows.map((row) => row.sessionId))
         },
         warn: (line) => warnings.push(line),
@@ -481,36 +494,59 @@ describe('the database ledger journals each session as it is added', () => {
     await ledger.close()
   })
 
-  it('keeps all it holds and tries again with backoff while the database refuses every write (a read-only standby)', async () => {
-    leftByKilledProcess([add('a'), add('b'), add('c')])
-    let readOnly = true
-    let statements = 0
-    let probes = 0
-    const inserted: string[] = []
+  it('drops nothing when a read-only database refuses a batch of two', async () => {
+    const standby = readOnlyStandby()
+    const journal = openLedgerJournal(dir, seal)
+    const ledger = ledgerWith({ client: answering, journal, insert: standby.insert, warn: () => {} })
+    // On disk, so they resolve even while the database refuses them.
+    await Promise.all([ledger.add('one', entry('one'), true), ledger.add('two', entry('two'), true)])
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect([...journal.backlog().adds.keys()].sort()).toEqual(['hash-one', 'hash-two'])
+    standby.writable()
+    await eventually(async () => expect(standby.state.inserted.sort()).toEqual(['one', 'two']), 5000)
+    await ledger.close()
+  })
+
+  it('answers a removal with the row it deleted, though the inserts after it in the same write fail', async () => {
+    let down = false
+    const row = { session_id: 'hash-x', sealed_id: seal.seal('x'), username: 'alice', user_id: '7', profile: '{}', ip: '192.0.2.1', user_agent: 'curl/8', login_ms: 1_000, expires_ms: 5_000, absolute_ms: null, ended: null }
+    const client: SqlClient = { dialect: 'postgres', description: 'a test database', query: async <Row>(text: string) => (text.startsWith('DELETE') ? [row as Row] : []), async close() {} }
     const journal = openLedgerJournal(dir, seal)
     const ledger = ledgerWith({
-      client: answering,
+      client,
       journal,
-      insert: async (rows) => {
-        if (rows.length > 1) statements++
-        else probes++
-        // Not an outage by its SQLSTATE, and not a row's fault: every row would be refused alike.
-        if (readOnly) throw Object.assign(new Error('cannot execute INSERT in a read-only transaction'), { code: '25006' })
-        inserted.push(...rows.map((row) => row.sessionId))
+      insert: async () => {
+        if (down) throw Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' })
       },
       warn: () => {},
     })
+    await ledger.add('x', entry('x'), true)
+    down = true
+    const removed = ledger.remove('x')
+    void ledger.add('y', entry('y'), true)
+    // What session-watch reports the session's end with (SESSIONEND).
+    expect((await removed)?.auditSessionId).toBe('hash-x')
+    down = false
+    await ledger.close()
+  })
+
+  it('keeps all it holds and tries again with backoff while the database refuses every write (a read-only standby)', async () => {
+    leftByKilledProcess([add('a'), add('b'), add('c')])
+    const standby = readOnlyStandby()
+    const journal = openLedgerJournal(dir, seal)
+    const ledger = ledgerWith({ client: answering, journal, insert: standby.insert, warn: () => {} })
     // The sweep awaits its removals: a refusal that may last must not hold it up.
     await ledger.remove('gone')
     await new Promise((resolve) => setTimeout(resolve, 1000))
-    // Tries 50 ms, 100 ms, 200 ms... apart, not one per 100 ms; each tries a few rows alone, then gives up.
-    expect(statements).toBeGreaterThanOrEqual(2)
-    expect(statements).toBeLessThanOrEqual(6)
-    expect(probes).toBeLessThanOrEqual(3 * statements)
+    // Tries 50 ms, 100 ms, 200 ms... apart, not one per 100 ms; each splits the 3 rows (5 statements in
+    // all), finds none that goes in, and gives up, dropping nothing.
+    expect(standby.state.tries).toBeGreaterThanOrEqual(2)
+    expect(standby.state.tries).toBeLessThanOrEqual(6)
+    expect(standby.state.statements).toBeLessThanOrEqual(5 * standby.state.tries)
     expect(journal.backlog().adds.size).toBe(3)
     expect([...journal.backlog().removals.keys()]).toEqual(['hash-gone'])
-    readOnly = false
-    await eventually(async () => expect(inserted.sort()).toEqual(['store-id-a', 'store-id-b', 'store-id-c']), 5000)
+    standby.writable()
+    await eventually(async () => expect(standby.state.inserted.sort()).toEqual(['store-id-a', 'store-id-b', 'store-id-c']), 5000)
     await eventually(async () => expect(journal.size()).toBe(0))
     await ledger.close()
   })
