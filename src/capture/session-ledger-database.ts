@@ -308,16 +308,18 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
     const deleted = new Set<string>()
     /** Sessions the database refused (not an outage), by audit session id, with its error. */
     const refused = new Map<string, unknown>()
-    /** Rows refused alone, not for their values: the rows' fault if others went in, else the database's. */
-    const doubtful = new Map<string, unknown>()
-    let inserted = false
-    let failures = 0
     /**
      * One row refused (a value too long for a column, a NUL byte, a trigger) must not keep the others
      * out, nor stay in the journal to be refused again at every write after: a refused statement is split
      * in halves, level by level, down to the rows it refuses. An outage fails the write as a whole.
      */
     const insert = async (rows: readonly LedgerAdd[], replace: boolean): Promise<void> => {
+      // Judged by this statement's rows alone: a database that turned read-only after an earlier one
+      // went in must not have every later row taken for a bad one.
+      let inserted = false
+      let failures = 0
+      /** Rows refused alone, not for their values: the rows' fault if others went in, else the database's. */
+      const doubtful = new Map<string, unknown>()
       let parts: Array<readonly LedgerAdd[]> = [rows]
       while (parts.length > 0) {
         const next: Array<readonly LedgerAdd[]> = []
@@ -331,12 +333,18 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
               ;(isRowRefusal(err) ? refused : doubtful).set(part[0]!.entry.auditSessionId, err)
               continue
             }
-            if (!inserted && ++failures > PROBE_STATEMENTS) throw err
+            // Only a refusal not of the rows' values spends the budget: bad values are found, however many.
+            if (!inserted && !isRowRefusal(err) && ++failures > PROBE_STATEMENTS) throw err
             const middle = Math.ceil(part.length / 2)
             next.push(part.slice(0, middle), part.slice(middle))
           }
         }
         parts = next
+      }
+      if (doubtful.size > 0) {
+        // None went in: the database refuses writes, not these rows.
+        if (!inserted) throw doubtful.values().next().value
+        for (const [key, err] of doubtful) refused.set(key, err)
       }
     }
     try {
@@ -357,11 +365,6 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
       for (const replace of [false, true]) {
         const chosen = [...adds.values()].filter((add) => add.replace === replace).map(({ sessionId, sealed, entry }) => ({ sessionId, sealed, entry }))
         for (let i = 0; i < chosen.length; i += ADD_BATCH) await insert(chosen.slice(i, i + ADD_BATCH), replace)
-      }
-      if (doubtful.size > 0) {
-        // None went in: the database refuses writes, not these rows.
-        if (!inserted) throw doubtful.values().next().value
-        for (const [key, err] of doubtful) refused.set(key, err)
       }
       if (refused.size > 0) {
         const [first] = refused.values()

@@ -494,6 +494,47 @@ describe('the database ledger journals each session as it is added', () => {
     await ledger.close()
   })
 
+  it('finds every bad row among many, however many there are, and writes the rest', async () => {
+    const ids = Array.from({ length: 200 }, (_, i) => (i % 7 === 3 ? `bad-${i}` : `good-${i}`))
+    leftByKilledProcess(ids.map((id) => add(id)))
+    const inserted: string[] = []
+    const journal = openLedgerJournal(dir, seal)
+    const ledger = ledgerWith({
+      client: answering,
+      journal,
+      insert: async (rows) => {
+        if (rows.some((row) => row.sessionId.startsWith('store-id-bad'))) throw Object.assign(new Error('value too long for type character varying(1024)'), { code: '22001' })
+        inserted.push(...rows.map((row) => row.sessionId))
+      },
+      warn: () => {},
+    })
+    await eventually(async () => expect(journal.size()).toBe(0), 5000)
+    expect(inserted.sort()).toEqual(ids.filter((id) => id.startsWith('good')).map((id) => `store-id-${id}`).sort())
+    await ledger.close()
+  })
+
+  it('drops nothing when the database turns read-only after the first statement of a write went in', async () => {
+    const ids = Array.from({ length: 600 }, (_, i) => `s${i}`)
+    leftByKilledProcess(ids.map((id) => add(id)))
+    const standby = readOnlyStandby()
+    standby.state.readOnly = false
+    const journal = openLedgerJournal(dir, seal)
+    const ledger = ledgerWith({
+      client: answering,
+      journal,
+      insert: async (rows) => {
+        await standby.insert(rows)
+        // A switchover: the old primary refuses writes from here on.
+        standby.state.readOnly = true
+      },
+      warn: () => {},
+    })
+    await eventually(async () => expect(standby.state.inserted).toHaveLength(500))
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(journal.backlog().adds.size).toBe(600)
+    await ledger.close()
+  })
+
   it('drops nothing when a read-only database refuses a batch of two', async () => {
     const standby = readOnlyStandby()
     const journal = openLedgerJournal(dir, seal)
