@@ -349,9 +349,6 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
     }
     try {
       if (unreachable !== undefined) throw unreachable
-      // Adoptions first: a login queued in the same batch then overwrites what an adoption kept.
-      // In statements of ADD_BATCH rows: after an outage the backlog may be many thousands of sessions,
-      // and a statement that fails then costs one statement's work, not the whole backlog's.
       // Removals first: a login that came after its session's removal then stays.
       const removed = new Map<string, LedgerEntry>()
       const hashes = [...cancelled.keys()]
@@ -362,6 +359,9 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
         deleted.add(sessionId)
         for (const resolve of waiters) resolve(removed.get(hashed) ?? cancelled.get(hashed))
       }
+      // Adoptions first: a login queued in the same batch then overwrites what an adoption kept.
+      // In statements of ADD_BATCH rows: after an outage the backlog may be many thousands of sessions,
+      // and a statement that fails then costs one statement's work, not the whole backlog's.
       for (const replace of [false, true]) {
         const chosen = [...adds.values()].filter((add) => add.replace === replace).map(({ sessionId, sealed, entry }) => ({ sessionId, sealed, entry }))
         for (let i = 0; i < chosen.length; i += ADD_BATCH) await insert(chosen.slice(i, i + ADD_BATCH), replace)
