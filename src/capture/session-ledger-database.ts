@@ -251,18 +251,27 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
     const rows = await client.query<Row>(sql(() => `DELETE FROM ${table} WHERE session_id IN (${hashed.map(() => p()).join(', ')}) AND ended IS NULL RETURNING ${columns}`), hashed)
     return new Map(rows.map((row) => [row.session_id, entryOf(row)]))
   }
-  /**
-   * Moves sessions to the journal: they are as safe there as in the table, so their waiters are told.
-   * False when there is no journal or the disk refused (full): the caller keeps them in memory.
-   */
-  const spill = (adds: readonly PendingAdd[], removed: readonly string[]): boolean => {
+  /** Whether the journal refused a write since its last success: a full disk warns once, not per login or logout. */
+  let journalFailing = false
+  /** Appends to the journal; false when there is none or the disk refused (full). */
+  const toJournal = (adds: readonly JournaledAdd[], removed: readonly string[]): boolean => {
     if (!journal) return false
     try {
       journal.append(adds, removed)
+      journalFailing = false
+      return true
     } catch (err) {
-      options.warn?.(`could not write the session ledger journal (${(err as Error).message}); sessions that wait for the database are kept in memory`)
+      if (!journalFailing) options.warn?.(`could not write the session ledger journal (${(err as Error).message}); sessions that wait for the database are kept in memory`)
+      journalFailing = true
       return false
     }
+  }
+  /**
+   * Moves sessions to the journal: they are as safe there as in the table, so their waiters are told.
+   * False when there is no journal or the disk refused: the caller keeps them in memory.
+   */
+  const spill = (adds: readonly PendingAdd[], removed: readonly string[]): boolean => {
+    if (!toJournal(adds, removed)) return false
     for (const add of adds) for (const waiter of add.waiters) waiter.resolve()
     return true
   }
@@ -450,20 +459,6 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
 
   // Sessions a killed process left in its journal go into the table as soon as the database answers.
   if (aheadTo >= 0) schedule(0)
-  /** Whether the journal warned of a failed write since its last success: a full disk warns once, not per login. */
-  let journalFailing = false
-  /** Journals a login's session before anything else happens to it; false when the disk refused. */
-  const journalAdd = (add: JournaledAdd): boolean => {
-    try {
-      journal!.append([add], [])
-      journalFailing = false
-      return true
-    } catch (err) {
-      if (!journalFailing) options.warn?.(`could not write the session ledger journal (${(err as Error).message}); new sessions wait in memory until their rows are written`)
-      journalFailing = true
-      return false
-    }
-  }
 
   return {
     description: `${table} in ${client.description}`,
@@ -483,7 +478,7 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
         if (queued?.replace && !replace) return void pending.set(sessionId, { ...queued, waiters })
         const add: JournaledAdd = { sessionId, sealed: journal ? seal.seal(sessionId) : undefined, entry, replace }
         // On disk before the response goes: a process killed before the row is written loses nothing.
-        const journaled = journalOpen && journalAdd(add)
+        const journaled = journalOpen && toJournal([add], [])
         if (closed) {
           // The last write has taken its batch: the journal keeps this one for the next process.
           pending.delete(sessionId)
@@ -533,7 +528,6 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
       journalOpen = false
       journal?.close()
     },
-
 
     async claimDue(now, limit, leaseMs, only) {
       const token = `${instance}:${++claims}`
