@@ -300,13 +300,14 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
     }
     const removalHashes = new Map<string, string>([...removing.keys()].map((id) => [id, hashSessionId(id)]))
     const cancelled = new Map<string, LedgerEntry | undefined>(backlog?.removals)
+    const batched = new Set<JournaledAdd>(batch)
     for (const [sessionId, hashed] of removalHashes) {
       // Read back, the journal has put its removals and logins in order already.
       if (backlog && !offDisk.has(sessionId)) continue
       const add = adds.get(hashed)
       // A removal takes its session out of `pending`: a login of it in the batch came after (a re-login
       // with the same store id) and goes in once the old row is deleted.
-      if (add !== undefined && batch.includes(add as PendingAdd)) {
+      if (add !== undefined && batched.has(add)) {
         cancelled.set(hashed, cancelled.get(hashed))
         continue
       }
