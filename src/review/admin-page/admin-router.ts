@@ -154,13 +154,23 @@ export function createAdminPage(options: AdminPageOptions): (req: unknown, res: 
     res.setHeader('content-disposition', `attachment; filename="audit-${stamp}${sub.slice('/export'.length)}"`)
     let rows = 0
     let closed = false
-    res.once('close', () => (closed = true))
+    /** Wakes a wait for `drain`: a reader that goes away mid-download never drains the buffer. */
+    let wake = (): void => {}
+    res.once('close', () => {
+      closed = true
+      wake()
+    })
     try {
       res.write(format.header())
       for await (const row of eachAuditRow(options.source.client, options.source.table, scope)) {
         if (closed) break
         rows++
-        if (!res.write(format.line(row))) await new Promise<void>((resolve) => res.once('drain', resolve))
+        if (!res.write(format.line(row))) {
+          await new Promise<void>((resolve) => {
+            wake = resolve
+            res.once('drain', resolve)
+          })
+        }
       }
       res.end()
     } catch (err) {
