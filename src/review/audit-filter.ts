@@ -87,25 +87,48 @@ export const FILTER_PARAMS = ['type', 'user', 'ip', 'outcome', 'since', 'until',
 
 const MAX_TEXT = 1024
 
-/** Parses `since`/`until`-style values: an ISO 8601 instant, or an age relative to `now`. */
+const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const
+/** The furthest back an age may reach: beyond it, times leave the range a Date can hold. */
+const MAX_AGE_DAYS = 100_000
+const AGE = /^(\d{1,9})(s|m|h|d)$/
+/** A date, or a date and time with its zone: `2026-11-23`, `2026-11-23T10:00Z`, `2026-11-23 10:00:00.5+01:00`. */
+const INSTANT = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:?\d{2})?)?$/i
+
+/** The milliseconds of an age such as `15m`, undefined when `value` is not one. */
+function ageMs(flag: string, value: string): number | undefined {
+  const age = AGE.exec(value)
+  if (!age) return undefined
+  const ms = Number(age[1]) * UNIT_MS[age[2] as keyof typeof UNIT_MS]
+  if (ms > MAX_AGE_DAYS * UNIT_MS.d) throw new FilterError(`${flag} ${JSON.stringify(value)}: an age reaches back at most ${MAX_AGE_DAYS}d`)
+  return ms
+}
+
+/**
+ * Parses `since`/`until`-style values: an ISO 8601 instant, or an age relative to `now`. A date alone
+ * is midnight UTC; a time must say its zone (`Z` or an offset), since read in the server's zone it would
+ * silently shift the range by hours. Dates that do not exist (`2026-02-30`) are refused, not rolled over.
+ */
 export function parseTime(flag: string, value: string, now: number = Date.now()): string {
-  const age = /^(\d+)(s|m|h|d)$/.exec(value)
-  if (age) {
-    const unit = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[age[2] as 's' | 'm' | 'h' | 'd']
-    return new Date(now - Number(age[1]) * unit).toISOString()
-  }
-  if (/^\d{4}-\d{2}-\d{2}/.test(value)) {
-    const time = Date.parse(value)
-    if (!Number.isNaN(time)) return new Date(time).toISOString()
-  }
-  throw new FilterError(`${flag} ${JSON.stringify(value)}: expected an ISO 8601 time (2026-11-23T10:00:00Z) or an age like 15m, 2h, 7d`)
+  const age = ageMs(flag, value)
+  if (age !== undefined) return new Date(now - age).toISOString()
+  const expected = 'expected an ISO 8601 time (2026-11-23T10:00:00Z) or an age like 15m, 2h, 7d'
+  const instant = INSTANT.exec(value)
+  if (!instant) throw new FilterError(`${flag} ${JSON.stringify(value)}: ${expected}`)
+  const [, year, month, day, hour = '00', minute = '00', second = '00', fraction = '', zone] = instant
+  const midnight = Date.UTC(Number(year), Number(month) - 1, Number(day))
+  if (new Date(midnight).toISOString().slice(0, 10) !== `${year}-${month}-${day}`) throw new FilterError(`${flag} ${JSON.stringify(value)}: there is no such date; ${expected}`)
+  if (instant[4] !== undefined && zone === undefined) throw new FilterError(`${flag} ${JSON.stringify(value)}: add the time's zone, Z for UTC or an offset like +01:00 (the audit trail's times are UTC)`)
+  const offset = zone === undefined || zone.toUpperCase() === 'Z' ? 'Z' : `${zone.slice(0, 3)}:${zone.slice(-2)}`
+  const time = Date.parse(`${year}-${month}-${day}T${hour}:${minute}:${second}.${fraction.padEnd(3, '0').slice(0, 3)}${offset}`)
+  if (Number.isNaN(time)) throw new FilterError(`${flag} ${JSON.stringify(value)}: ${expected}`)
+  return new Date(time).toISOString()
 }
 
 /** Parses an age such as `15m` into milliseconds (for windows and retention). */
 export function parseDuration(flag: string, value: string): number {
-  const age = /^(\d{1,9})(s|m|h|d)$/.exec(value)
-  if (!age || Number(age[1]) === 0) throw new FilterError(`${flag} ${JSON.stringify(value)}: expected a positive age like 90s, 15m, 2h, 7d`)
-  return Number(age[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[age[2] as 's' | 'm' | 'h' | 'd']
+  const ms = ageMs(flag, value)
+  if (ms === undefined || ms === 0) throw new FilterError(`${flag} ${JSON.stringify(value)}: expected a positive age like 90s, 15m, 2h, 7d`)
+  return ms
 }
 
 /** Parses repeated or comma-separated event types, case-insensitively. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { decodeCursor, describeFilter, encodeCursor, FilterError, parseAuditFilter, parseNetwork } from '../../src/review/audit-filter.js'
+import { decodeCursor, describeFilter, encodeCursor, FilterError, parseAuditFilter, parseDuration, parseNetwork } from '../../src/review/audit-filter.js'
 
 const page = { label: (name: string) => name }
 const cli = { label: (name: string) => `--${name}` }
@@ -64,6 +64,33 @@ describe('parseAuditFilter', () => {
     }
     expect(errorOf(() => parseAuditFilter({ type: 'LOGN' }, cli)).message).toContain('--type "LOGN"')
     expect(errorOf(() => parseAuditFilter({ user: 'x'.repeat(2000) }, page)).message).toContain('longer than 1024')
+  })
+
+  it('reads a date alone as midnight UTC, and a time only with its zone, in any server zone', () => {
+    const since = (value: string) => parseAuditFilter({ since: value }, { ...page, now: NOW }).since
+    expect(since('2026-01-10')).toBe('2026-01-10T00:00:00.000Z')
+    expect(since('2026-01-10T08:00Z')).toBe('2026-01-10T08:00:00.000Z')
+    expect(since('2026-01-10 08:00:30.25+01:00')).toBe('2026-01-10T07:00:30.250Z')
+    expect(since('2026-01-10T08:00:30.123456-0500')).toBe('2026-01-10T13:00:30.123Z')
+    const zoneless = errorOf(() => parseAuditFilter({ since: '2026-01-10T08:00' }, page))
+    expect(zoneless).toBeInstanceOf(FilterError)
+    expect(zoneless.message).toBe('since "2026-01-10T08:00": add the time\'s zone, Z for UTC or an offset like +01:00 (the audit trail\'s times are UTC)')
+  })
+
+  it('refuses dates that do not exist and ages beyond what a date can hold, as filter errors', () => {
+    for (const value of ['2026-02-30', '2026-02-29T00:00Z', '2026-04-31T10:00Z']) {
+      const err = errorOf(() => parseAuditFilter({ until: value }, page))
+      expect(err).toBeInstanceOf(FilterError)
+      expect(err.message).toContain(`until "${value}": there is no such date`)
+    }
+    expect(parseAuditFilter({ since: '2028-02-29' }, page).since).toBe('2028-02-29T00:00:00.000Z')
+    for (const value of ['99999999999999d', '999999999d']) {
+      const err = errorOf(() => parseAuditFilter({ since: value }, page))
+      expect(err).toBeInstanceOf(FilterError)
+      expect(err.message).toContain(`since "${value}"`)
+    }
+    expect(errorOf(() => parseDuration('older-than', '999999999d'))).toBeInstanceOf(FilterError)
+    expect(parseDuration('older-than', '100000d')).toBe(100_000 * 86_400_000)
   })
 
   it('refuses before and after together', () => {
