@@ -72,15 +72,15 @@ export async function verifyCommand(args: readonly string[], { out }: CommandIo)
   if (config.db.kind === 'mariadb') throw new ConfigError(`authtrail: ${config.file}: key "security.logging.db" names MariaDB, where authtrail keeps no chain: verify reads PostgreSQL and the embedded store only`)
   const key = resolveChainKey(config, process.env)
   const json = values.format === 'json'
+  // Read before the database is opened: a typo is a usage error (2), not an unreadable database (3).
+  const range = {
+    ...(values.since !== undefined ? { since: parseTime('--since', values.since) } : {}),
+    ...(values.until !== undefined ? { until: parseTime('--until', values.until) } : {}),
+  }
   let summary: VerifySummary
   try {
     summary = await withDatabase(config, process.env, async (client) =>
-      verifyAudit(client, await auditTable(client, config), {
-        key,
-        publicKey,
-        ...(values.since !== undefined ? { since: parseTime('--since', values.since) } : {}),
-        ...(values.until !== undefined ? { until: parseTime('--until', values.until) } : {}),
-      }, (finding) => out.write(json ? JSON.stringify(finding) + '\n' : line(finding))),
+      verifyAudit(client, await auditTable(client, config), { key, publicKey, ...range }, (finding) => out.write(json ? JSON.stringify(finding) + '\n' : line(finding))),
     )
   } catch (err) {
     if (err instanceof ConfigError || err instanceof UsageError) throw err

@@ -68,9 +68,11 @@ describe.skipIf(postgres.unavailable !== undefined)('npx authtrail verify after 
     await expect(unsigned).rejects.toThrow(/key "security\.logging\.chain\.signing\.key\.env" = "AUTHTRAIL_CHECKPOINT_KEY": the environment variable AUTHTRAIL_CHECKPOINT_KEY is not set/)
   }, 60_000)
 
-  it('exits 2 for a missing public key and 3 when the database cannot be read', async () => {
+  it('exits 2 for a missing public key or a bad time, and 3 when the database cannot be read', async () => {
     const usage = await runCli(['verify'], project.dir, ENV)
     expect([usage.code, usage.stderr]).toEqual([2, expect.stringContaining('--public-key FILE is required')])
+    const since = await runCli(['verify', '--public-key', 'checkpoint.pub', '--since', 'yesterday'], project.dir, ENV)
+    expect([since.code, since.stderr]).toEqual([2, expect.stringContaining('--since "yesterday": expected an ISO 8601 time')])
     project.write('config/generalapp.properties', `security.logging.proc = dbo.securitylogging\nsecurity.logging.db = postgres://postgres@127.0.0.1:1/test\n`)
     const unreadable = await runCli(['verify', '--public-key', 'checkpoint.pub'], project.dir, ENV)
     expect(unreadable.code).toBe(3)
