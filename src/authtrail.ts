@@ -61,7 +61,7 @@ export interface AuthtrailOptions extends UserDescription, AdminPageSettings {
   readonly retry?: RetryOptions
   /** Opens the write-ahead spool; for tests and custom storage. @defaultValue the file spool of src/deliver/spool.ts */
   readonly openSpool?: (dir: string) => Spool
-  /** Longest a header-derived value other than User-Agent may be (IP, username, message). @defaultValue 1024 */
+  /** Longest a header-derived value other than User-Agent may be (IP, username, message), at most 1024. @defaultValue 1024 */
   readonly fieldMaxLength?: number
 }
 
@@ -98,6 +98,9 @@ async function within(step: Promise<unknown>, ms: number, onTimeout: () => void)
   if (timedOut) onTimeout()
 }
 
+/** The widest the shipped tables' username and ip columns are (MariaDB's VARCHAR(1024)). */
+const FIELD_MAX_LENGTH = 1024
+
 const IDLE_METRICS: OutboxMetrics = Object.freeze({ queued: 0, inMemory: 0, inFlight: 0, delivered: 0, sinkErrors: 0, parked: 0, oldestPendingTime: undefined, lastError: undefined })
 
 /**
@@ -118,6 +121,10 @@ export async function authtrail(options: AuthtrailOptions): Promise<Authtrail> {
     throw new TypeError('authtrail: options.passport must be the passport instance the app uses, e.g. authtrail({ passport })')
   }
   checkAdminSettings(options)
+  const { fieldMaxLength = FIELD_MAX_LENGTH } = options
+  if (!Number.isInteger(fieldMaxLength) || fieldMaxLength < 1 || fieldMaxLength > FIELD_MAX_LENGTH) {
+    throw new TypeError(`authtrail: options.fieldMaxLength ${String(fieldMaxLength)}: expected a whole number from 1 to ${FIELD_MAX_LENGTH} (the audit table's username and ip columns hold ${FIELD_MAX_LENGTH} characters)`)
+  }
   const logger = prefixed(options.logger ?? consoleLogger)
   const cwd = options.cwd ?? process.cwd()
   const config = loadConfig(options.config ?? 'config/generalapp.properties', cwd)
@@ -267,7 +274,7 @@ async function start(options: AuthtrailOptions, config: AuthtrailConfig, deliver
     bruteforce,
     passport: options.passport,
     hashSessionId,
-    limits: { userAgentMaxLength: config.userAgentMaxLength, fieldMaxLength: options.fieldMaxLength ?? 1024 },
+    limits: { userAgentMaxLength: config.userAgentMaxLength, fieldMaxLength: options.fieldMaxLength ?? FIELD_MAX_LENGTH },
     user: options,
     record,
     strict: config.mode === 'strict',

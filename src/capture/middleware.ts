@@ -1,5 +1,6 @@
 import type { AuditEvent, AuditEventType, UserProfile } from '../types.js'
 import { PROFILE_FIELDS } from '../describe/event-xml.js'
+import { toXmlChars } from '../describe/xml-text.js'
 import type { Logger } from '../logger.js'
 import { hookPassport } from './passport-hooks.js'
 import type { PassportLike, StrategyLike } from './passport-hooks.js'
@@ -301,7 +302,12 @@ export function createCapture(options: CaptureOptions): Capture {
     if (user !== undefined && user !== null) {
       req[LOGGED_IN_USER] = user
       // Also adopts sessions authenticated before this process started, or on another instance.
-      watch.seen(req, () => ({ user: userFacts(user), auditSessionId: hashSessionId(req.sessionID ?? ''), ip: req.ip ?? '', userAgent: userAgentOf(req, limits) }))
+      watch.seen(req, () => {
+        const facts = userFacts(user)
+        // Stored as a LOGIN stores them: a forwarded address is whatever the client sent, of any length.
+        const { username, ip } = storedIdentity(req, facts.username, limits, undefined)
+        return { user: { ...facts, username }, auditSessionId: hashSessionId(req.sessionID ?? ''), ip, userAgent: toXmlChars(userAgentOf(req, limits)) }
+      })
     }
     next()
   }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { AuditEvent, AuditEventType, UserProfile } from '../types.js'
-import { toXmlChars, truncate } from '../describe/xml-text.js'
+import { toXmlChars, truncate, truncateUtf8 } from '../describe/xml-text.js'
 
 /** The parts of an Express request that authtrail reads. */
 export interface RequestLike {
@@ -61,14 +61,18 @@ function urlParams(query: unknown, password: string | undefined): Array<readonly
     if (params.length >= MAX_PARAMS) break
     if (SENSITIVE_PARAM.test(name)) continue
     const values = Array.isArray(raw) ? raw : [raw]
-    const kept = toXmlChars(truncate(name, MAX_PARAM_LENGTH))
-    // A parameter whose name or value holds the password is left out whole, not half-redacted.
-    if (scrub(kept, password) !== kept) continue
+    // A parameter whose name or value holds the password is left out whole, not half-redacted; looked
+    // for before the cut, which could keep the password's first characters.
+    const whole = toXmlChars(name)
+    if (scrub(whole, password) !== whole) continue
+    const kept = truncate(whole, MAX_PARAM_LENGTH)
     for (const value of values) {
+      // Counted by value: ?next=…&next=… repeated a thousand times is one name.
+      if (params.length >= MAX_PARAMS) break
       if (typeof value !== 'string') continue
-      const text = toXmlChars(truncate(value, MAX_PARAM_LENGTH))
+      const text = toXmlChars(value)
       if (scrub(text, password) !== text) continue
-      params.push([kept, text])
+      params.push([kept, truncate(text, MAX_PARAM_LENGTH)])
     }
   }
   return params
@@ -108,10 +112,21 @@ function scrubUserAgent(userAgent: string, password: string | undefined): string
   return again === lowered ? scrubbed : again
 }
 
-/** How a request-derived value is stored: cut to the limit, made XML-safe, then scrubbed of the password. */
+/**
+ * Most UTF-8 bytes a request-derived value keeps: the username and ip columns are indexed with the time,
+ * and a PostgreSQL btree entry holds at most 2704 bytes. 1024 characters of CJK text are 3072 bytes; a
+ * name that long would make the event's row unstorable, a failed login kept out of the trail by its size.
+ */
+export const FACT_MAX_BYTES = 2048
+
+/**
+ * How a request-derived value is stored: made XML-safe, scrubbed of the password, then cut to the
+ * limits. Values are made XML-safe before the password is looked for (what is stored is what is
+ * checked), and cut after it: a cut first could leave the start of a password at the end of the value,
+ * and a "[redacted]" longer than what it replaced could take the value past the limit.
+ */
 function storedFact(limits: FactLimits, password: string | undefined): (text: string) => string {
-  // Values are made XML-safe before the password is looked for: what is stored is what is checked.
-  return (text) => scrub(toXmlChars(truncate(text, limits.fieldMaxLength)), password)
+  return (text) => truncateUtf8(truncate(scrub(toXmlChars(text), password), limits.fieldMaxLength), FACT_MAX_BYTES)
 }
 
 /**
@@ -148,7 +163,8 @@ export function captureEvent(
     userId: fact(user.userId),
     ip,
     host: ip,
-    userAgent: scrubUserAgent(toXmlChars(userAgentOf(req, limits)), password),
+    // Scrubbed before it is cut, like the other values: a cut could keep a password's first characters.
+    userAgent: password === undefined ? toXmlChars(userAgentOf(req, limits)) : truncate(scrubUserAgent(toXmlChars(firstHeader(req.headers['user-agent'])), password), limits.userAgentMaxLength),
     method: failure?.method ?? '',
     message: fact(failure?.message ?? ''),
     urlParams: urlParams(req.query, password),

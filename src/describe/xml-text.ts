@@ -26,3 +26,15 @@ export function truncate(text: string, max: number): string {
   const last = text.charCodeAt(max - 1)
   return text.slice(0, last >= 0xd800 && last <= 0xdbff ? max - 1 : max)
 }
+
+const utf8 = new TextEncoder()
+
+/**
+ * Cuts `text` to at most `maxBytes` bytes of UTF-8, on a character boundary. Fast path: text that
+ * cannot be longer (3 bytes per UTF-16 unit at most) is returned as it is.
+ */
+export function truncateUtf8(text: string, maxBytes: number): string {
+  if (text.length * 3 <= maxBytes) return text
+  // encodeInto writes whole characters only, and says how many UTF-16 units it read.
+  return text.slice(0, utf8.encodeInto(text, new Uint8Array(maxBytes)).read)
+}

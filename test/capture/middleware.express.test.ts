@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import express5 from 'express'
 import express4 from 'express4'
+import session from 'express-session'
 import { XMLParser } from 'fast-xml-parser'
 import { createDemo } from '../../demo/app.js'
 import type { Demo } from '../../demo/app.js'
@@ -172,6 +173,35 @@ describe('capture behind a trusted proxy', () => {
       await server.close()
       await demo.audit.close()
       project.remove()
+    }
+  })
+
+  it('stores the address of a session it adopts as a login stores it: cut to the field limit', async () => {
+    // A session signed in on another instance, seen first here through a proxy that forwards 3,000 characters.
+    const store = new session.MemoryStore()
+    const [first, second] = [tempProject(), tempProject()]
+    const options = { express: express5, sessionTimeoutSeconds: 1, sweepIntervalMs: 100, trustProxy: 'loopback', logger: memoryLogger(), store, sessionSecret: 'shared-secret' }
+    const signing = await createDemo({ ...options, config: first.config, cwd: first.dir })
+    const adopting = await createDemo({ ...options, config: second.config, cwd: second.dir })
+    const [one, two] = [await listen(signing.app), await listen(adopting.app)]
+    try {
+      const login = await client(one.url).post('/login', { username: 'alice', password: 'wonderland' })
+      const cookie = login.headers.getSetCookie()[0]!.split(';')[0]!
+      await client(two.url, { 'x-forwarded-for': 'f'.repeat(3000), cookie }).get('/')
+      const row = await eventually(async () => {
+        await adopting.audit.flush()
+        const [timeout] = await adopting.audit.query({ types: ['SESSIONTIMEOUT'] })
+        if (!timeout) throw new Error('no SESSIONTIMEOUT yet')
+        return timeout
+      })
+      expect([row.username, row.ip]).toEqual(['alice', 'f'.repeat(1024)])
+    } finally {
+      await one.close()
+      await two.close()
+      await signing.audit.close()
+      await adopting.audit.close()
+      first.remove()
+      second.remove()
     }
   })
 })

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import mysql from 'mysql2/promise'
 import pg from 'pg'
+import { captureEvent } from '../../src/capture/request-facts.js'
 import { createPostgresProcedureSink } from '../../src/deliver/postgres/postgres-procedure.js'
 import { createPostgresClient } from '../../src/deliver/postgres/postgres-client.js'
 import { createProcedureSink } from '../../src/deliver/procedure-sink.js'
@@ -65,6 +66,19 @@ for (const db of DATABASES) {
       expect(rows.every((r) => r.ip === '192.0.2.7')).toBe(true)
       expect(rows.map((r) => r.data)).toEqual(described.map((d) => d.data))
       expect(rows.map((r) => r.session_context)).toEqual(described.map((d) => d.sessionContext))
+    })
+
+    it('stores a failed login whatever the name typed: 1,024 wide characters, or one the redaction lengthens', async () => {
+      const limits = { userAgentMaxLength: 512, fieldMaxLength: 1024 }
+      const typed = (username: string, password: string, ip = '192.0.2.9') =>
+        captureEvent('LOGINERROR', { ip, headers: { 'user-agent': 'curl/8' }, query: {} }, 'SID', { username, userId: '', profile: {} }, limits, { method: 'FORM', message: 'Bad credentials', password })
+      // Distinct characters: a repeated one would be compressed into the index's limit.
+      const wide = Array.from({ length: 1024 }, (_, i) => String.fromCharCode(0x4e00 + ((i * 7919) % 20000))).join('')
+      const events = [typed(wide, 'pw-1'), typed('abcd'.repeat(256), 'abcd'), typed('alice', 'pw-2', 'ÿ'.repeat(1024))]
+      await (await sinkFor(ns)).deliver(events)
+      const rows = (await queryAudit(ns.client, ns.table, { limit: 10 })).reverse()
+      expect(rows.map((r) => r.username)).toEqual(events.map((e) => e.username))
+      expect(rows.map((r) => r.ip)).toEqual(events.map((e) => e.ip))
     })
 
     it('stores a batch of 300 in order in one call, and a replay of it stores nothing twice', async () => {
