@@ -78,7 +78,7 @@ const TOOLS: ReadonlyArray<readonly [RegExp, string]> = [
   [/\bokhttp\/([\w.]+)/i, 'OKHTTP'],
   [/\bpostmanruntime\/([\w.]+)/i, 'POSTMAN'],
   [/\b(?:node-fetch|undici)\/?([\w.]*)/i, 'NODE'],
-  [/\b[\w-]*(?:bot|crawler|spider|slurp)\b[^/\s;]*\/?([\w.]*)/i, 'BOT'],
+  [/\b[\w-]{0,64}(?:bot|crawler|spider|slurp)\b[^/\s;]{0,64}\/?([\w.]*)/i, 'BOT'],
 ]
 
 /**
@@ -86,7 +86,14 @@ const TOOLS: ReadonlyArray<readonly [RegExp, string]> = [
  * before the parser's answer: today's crawlers also carry Chrome or Safari tokens, and a security team
  * wants them told apart from people.
  */
-const CRAWLER = /\b([\w-]*(?:bot|crawler|spider))\/(\d[\w.]*)/i
+const CRAWLER = /\b([\w-]{0,64}(?:bot|crawler|spider))\/(\d[\w.]*)/i
+
+/**
+ * How much of a User-Agent is parsed: what ua-parser-js reads itself (500). The patterns above start a
+ * match at every word boundary; on a long hostile header (`a-a-a-…`, and useragent.maxlength may be up
+ * to 64 KB) that took time growing with the square of its length: 12 s for 64 KB.
+ */
+const PARSED_LENGTH = 512
 
 const WINDOWS_NT = /windows nt (\d+(?:\.\d+)?)/i
 
@@ -95,8 +102,9 @@ function upperName(name: string): string {
 }
 
 /** Parses one User-Agent; pure, no cache. */
-export function parseClientInfo(userAgent: string): ClientInfo {
-  if (userAgent === '') return { browser: UNDEFINED, browserVersion: '', os: UNDEFINED, osVersion: '' }
+export function parseClientInfo(header: string): ClientInfo {
+  if (header === '') return { browser: UNDEFINED, browserVersion: '', os: UNDEFINED, osVersion: '' }
+  const userAgent = header.slice(0, PARSED_LENGTH)
   const result = new UAParser(userAgent).getResult()
   const crawler = CRAWLER.exec(userAgent)
   let browser = crawler ? 'BOT' : result.browser.name ? BROWSER_NAMES[result.browser.name] ?? upperName(result.browser.name) : UNDEFINED

@@ -159,6 +159,17 @@ describe('User-Agents of real clients', () => {
   })
 })
 
+describe('a long hostile User-Agent', () => {
+  it('is read for its first 512 characters, as ua-parser-js reads its own 500', () => {
+    for (const unit of ['a-', '-a', 'bot-', 'a b']) {
+      const header = unit.repeat(65536 / unit.length)
+      expect(parseClientInfo(header)).toEqual(parseClientInfo(header.slice(0, 512)))
+    }
+    expect(parseClientInfo(`${'x'.repeat(600)} Googlebot/2.1`).browser).toBe(UNDEFINED)
+    expect(parseClientInfo(`Mozilla/5.0 (compatible; Googlebot/2.1; ${'x'.repeat(600)})`)).toMatchObject({ browser: 'BOT', browserVersion: '2.1' })
+  })
+})
+
 describe('the cached parser of createClientInfoParser', () => {
   const distinct = TABLE.map((row) => row.ua).filter((ua) => ua !== '').slice(0, 10)
 
