@@ -211,6 +211,31 @@ export function createCapture(options: CaptureOptions): Capture {
   }
   if (store) hookStore(store)
 
+  const strictRefusal = (): Error =>
+    Object.assign(new Error('Login refused: the audit trail cannot record it right now (authtrail strict mode). Try again shortly.'), {
+      status: 503,
+      statusCode: 503,
+      expose: true,
+    })
+
+  /** Records a LOGIN and watches its session; an Error (strict mode's refusal) keeps the user out. */
+  const recordLogin = (req: AuditedRequest, user: unknown): Error | undefined => {
+    req[LOGGED_IN_USER] = user
+    const facts = userFacts(user)
+    const auditSessionId = hashSessionId(req.sessionID ?? '')
+    // A successful login's password is scrubbed too: a User-Agent or a query parameter may hold it.
+    const password = submitted(req, (req[STRATEGY] as StrategyLike | undefined)?._passwordField ?? 'password')
+    const captured = captureEvent('LOGIN', req, auditSessionId, facts, limits, password === undefined ? undefined : { method: '', message: '', password })
+    // Failures were counted by the name that was typed, which may not be the user object's (an email).
+    const typed = req[STRATEGY] ? storedIdentity(req, submitted(req, (req[STRATEGY] as StrategyLike)._usernameField ?? 'username') ?? '', limits, password).username : ''
+    const guard = options.bruteforce
+    const priorFailures = guard ? Math.max(guard.succeeded(captured.username), typed !== '' && typed !== captured.username ? guard.succeeded(typed) : 0) : 0
+    const event = priorFailures > 0 ? { ...captured, priorFailures } : captured
+    if (!record(event, options.strict) && options.strict) return strictRefusal()
+    watch.loggedIn(req, { user: facts, auditSessionId, ip: event.ip, userAgent: event.userAgent })
+    return undefined
+  }
+
   unhooks.push(
     hookPassport(
       passport,
@@ -219,27 +244,14 @@ export function createCapture(options: CaptureOptions): Capture {
           watch.beforeLogin(request as AuditedRequest)
         },
         login(request, user) {
-          const req = request as AuditedRequest
-          req[LOGGED_IN_USER] = user
-          const facts = userFacts(user)
-          const auditSessionId = hashSessionId(req.sessionID ?? '')
-          // A successful login's password is scrubbed too: a User-Agent or a query parameter may hold it.
-          const password = submitted(req, (req[STRATEGY] as StrategyLike | undefined)?._passwordField ?? 'password')
-          const captured = captureEvent('LOGIN', req, auditSessionId, facts, limits, password === undefined ? undefined : { method: '', message: '', password })
-          // Failures were counted by the name that was typed, which may not be the user object's (an email).
-          const typed = req[STRATEGY] ? storedIdentity(req, submitted(req, (req[STRATEGY] as StrategyLike)._usernameField ?? 'username') ?? '', limits, password).username : ''
-          const guard = options.bruteforce
-          const priorFailures = guard ? Math.max(guard.succeeded(captured.username), typed !== '' && typed !== captured.username ? guard.succeeded(typed) : 0) : 0
-          const event = priorFailures > 0 ? { ...captured, priorFailures } : captured
-          if (!record(event, options.strict) && options.strict) {
-            return Object.assign(new Error('Login refused: the audit trail cannot record it right now (authtrail strict mode). Try again shortly.'), {
-              status: 503,
-              statusCode: 503,
-              expose: true,
-            })
+          try {
+            return recordLogin(request as AuditedRequest, user)
+          } catch (err) {
+            // Strict mode's promise is no unrecorded login, whatever failed: the app's username() too.
+            if (!options.strict) throw err
+            logger.error(`recording a LOGIN failed, so the login is refused (strict mode): ${(err as Error).stack ?? String(err)}`)
+            return strictRefusal()
           }
-          watch.loggedIn(req, { user: facts, auditSessionId, ip: event.ip, userAgent: event.userAgent })
-          return undefined
         },
         logout(request) {
           // Taken before passport clears the user and regenerates the session.

@@ -1,8 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import express from 'express'
+import session from 'express-session'
+import passportModule from 'passport'
 import { XMLParser } from 'fast-xml-parser'
 import { createDemo } from '../../demo/app.js'
 import { openSpool } from '../../src/deliver/spool.js'
+import { authtrail } from '../../src/index.js'
 import type { Spool } from '../../src/index.js'
 import { client, listen } from '../helpers/browser-like-client.js'
 import { memoryLogger, tempProject } from '../helpers/temp-project.js'
@@ -65,6 +68,35 @@ describe('audit modes when the spool cannot be written', () => {
     const types = (await app.rows()).map((r) => `${r.type} ${r.username}`)
     expect(types.filter((t) => t === 'LOGIN alice')).toHaveLength(1)
     expect(types).toContain('LOGINERROR mallory')
+  })
+
+  it('strict mode refuses a login whose LOGIN cannot be made at all (the app\'s username() throws); fail-open lets it in', async () => {
+    for (const mode of ['strict', 'fail-open'] as const) {
+      const project = tempProject({ 'security.logging.mode': mode })
+      const logger = memoryLogger()
+      const passport = new (passportModule as any).Passport()
+      passport.serializeUser((user: any, done: any) => done(null, user.name))
+      passport.deserializeUser((name: string, done: any) => done(null, { name }))
+      const audit = await authtrail({ passport, config: project.config, cwd: project.dir, logger, username: () => { throw new Error('no name for this user') } })
+      const app = express()
+      app.use(session({ secret: 'test', resave: false, saveUninitialized: false }))
+      app.use(passport.initialize())
+      app.use(passport.session())
+      app.use(audit.middleware)
+      app.post('/login', (req: any, res, next) => req.login({ name: 'alice' }, (err: any) => (err ? res.status(err.status ?? 500).send(err.message) : res.send('signed in'))))
+      const server = await listen(app)
+      stops.push(async () => { await server.close(); await audit.close(); project.remove() })
+      const response = await client(server.url).post('/login')
+      await audit.flush()
+      const logins = await audit.query({ types: ['LOGIN'] })
+      if (mode === 'strict') {
+        expect([response.status, response.text]).toEqual([503, expect.stringContaining('the audit trail cannot record it')])
+        expect(logger.lines.some((line) => line.includes('recording a LOGIN failed, so the login is refused (strict mode): Error: no name for this user'))).toBe(true)
+      } else {
+        expect([response.status, response.text]).toEqual([200, 'signed in'])
+      }
+      expect(logins).toEqual([])
+    }
   })
 
   it('fail-open keeps logins working, delivers from memory, and records an AUDIT_GAP once the spool is back', async () => {
