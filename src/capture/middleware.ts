@@ -256,7 +256,12 @@ export function createCapture(options: CaptureOptions): Capture {
         logout(request) {
           // Taken before passport clears the user and regenerates the session.
           const req = request as AuditedRequest
-          const event = captureEvent('LOGOUT', req, hashSessionId(req.sessionID ?? ''), userFacts(req[LOGGED_IN_USER]), limits)
+          const user = req[LOGGED_IN_USER] ?? req[passport._userProperty ?? 'user']
+          // req.logout() with nobody signed in (a bot, a second click on "log out") ends no login. A
+          // session whose user could not be loaded still ends one.
+          const signedIn = (req.session?.passport as { user?: unknown } | undefined)?.user !== undefined
+          if ((user === undefined || user === null) && !signedIn) return () => {}
+          const event = captureEvent('LOGOUT', req, hashSessionId(req.sessionID ?? ''), userFacts(user), limits)
           const done = watch.loggingOut(req)
           return () => {
             done()

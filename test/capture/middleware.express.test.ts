@@ -102,6 +102,15 @@ for (const { name, express } of EXPRESS_VERSIONS) {
       }
     })
 
+    it('records no LOGOUT for a logout with nobody signed in', async () => {
+      const before = (await rows({ types: ['LOGOUT'] })).length
+      const visitor = client(server.url)
+      await visitor.get('/')
+      expect((await visitor.get('/logout')).status).toBe(302)
+      expect((await client(server.url).post('/logout')).status).toBe(302)
+      expect(await rows({ types: ['LOGOUT'] })).toHaveLength(before)
+    })
+
     it('records exactly one SESSIONTIMEOUT, with the user name, when an authenticated session expires', async () => {
       const browser = client(server.url)
       await browser.post('/login', { username: 'admin', password: 'change-me' })
