@@ -30,7 +30,12 @@ export interface Lockout {
 export interface BruteForceGuard {
   /** The lockout refusing this attempt, if blocking is on and the username or address is locked out. */
   blocked(username: string, ip: string): Lockout | undefined
-  failed(username: string, ip: string, time: number): void
+  /**
+   * A failed login of `username` (as typed: counted before the password is scrubbed out of it, or a
+   * guess equal to the name would count for "[redacted]") from `ip`; `shown` is the name a LOCKOUT
+   * records, scrubbed of the password. @defaultValue shown: `username`
+   */
+  failed(username: string, ip: string, time: number, shown?: string): void
   /** A successful login: how many failures of this username were counted before it (they are then forgotten). */
   succeeded(username: string): number
   /** Exchanges counts now (tests, shutdown). */
@@ -42,6 +47,8 @@ export interface BruteForceGuard {
 interface Counter {
   readonly scope: 'user' | 'ip'
   readonly value: string
+  /** The value as a LOCKOUT records it: a username scrubbed of the last attempt's password. */
+  shown: string
   /** Every instance's failures in the window as of the last sync (this one's included). */
   synced: number
   /** This instance's failures since the last sync, per bucket start. */
@@ -96,7 +103,7 @@ export function createBruteForceGuard(options: BruteForceOptions): BruteForceGua
   }
 
   const lockoutEvent = (c: Counter, attempts: number, until: number): AuditEvent => {
-    const user = c.scope === 'user' ? { ...NO_USER, username: c.value } : NO_USER
+    const user = c.scope === 'user' ? { ...NO_USER, username: c.shown } : NO_USER
     const ip = c.scope === 'ip' ? c.value : c.other
     return { ...detachedEvent('LOCKOUT', now(), '', user, ip, ''), lockout: { scope: c.scope, attempts, windowSeconds: options.windowMs / 1000, until, enforced: options.block } }
   }
@@ -175,12 +182,12 @@ export function createBruteForceGuard(options: BruteForceOptions): BruteForceGua
   }
   const timer = setInterval(() => void sync(), options.syncMs).unref()
 
-  const counter = (scope: 'user' | 'ip', value: string, at: number, other: string): Counter => {
+  const counter = (scope: 'user' | 'ip', value: string, at: number, other: string, shown = value): Counter => {
     const key = keyOf(scope, value)
     let c = counters.get(key)
     if (!c) {
       if (counters.size >= MAX_COUNTERS) counters.delete(counters.keys().next().value as string)
-      c = { scope, value, synced: 0, pending: new Map(), inFlight: 0, lastSeen: at, other }
+      c = { scope, value, shown, synced: 0, pending: new Map(), inFlight: 0, lastSeen: at, other }
     } else {
       // Re-inserted so that Map order is least recently seen first.
       counters.delete(key)
@@ -188,6 +195,8 @@ export function createBruteForceGuard(options: BruteForceOptions): BruteForceGua
     counters.set(key, c)
     c.lastSeen = at
     c.other = other
+    // A name the password did not change is kept: "[redacted]" tells an auditor nothing.
+    if (c.shown !== value) c.shown = shown
     const bucket = Math.floor(at / bucketMs) * bucketMs
     c.pending.set(bucket, (c.pending.get(bucket) ?? 0) + 1)
     if (count(c) >= threshold(scope) && lockedUntil(key, at) === undefined) {
@@ -209,8 +218,8 @@ export function createBruteForceGuard(options: BruteForceOptions): BruteForceGua
       }
       return undefined
     },
-    failed(username, ip, time) {
-      if (options.userAttempts > 0 && username !== '') counter('user', username, time, ip)
+    failed(username, ip, time, shown = username) {
+      if (options.userAttempts > 0 && username !== '') counter('user', username, time, ip, shown)
       if (options.ipAttempts > 0 && ip !== '') counter('ip', ip, time, username)
     },
     succeeded(username) {

@@ -4,7 +4,7 @@ import { toXmlChars } from '../describe/xml-text.js'
 import type { Logger } from '../logger.js'
 import { hookPassport } from './passport-hooks.js'
 import type { PassportLike, StrategyLike } from './passport-hooks.js'
-import { captureEvent, detachedEvent, NO_USER, storedIdentity, userAgentOf } from './request-facts.js'
+import { attemptIdentity, captureEvent, detachedEvent, NO_USER, storedIdentity, userAgentOf } from './request-facts.js'
 import type { FactLimits, RequestLike, UserFacts } from './request-facts.js'
 import type { SessionLedger } from './session-ledger.js'
 import { createSessionWatch } from './session-watch.js'
@@ -226,10 +226,11 @@ export function createCapture(options: CaptureOptions): Capture {
     // A successful login's password is scrubbed too: a User-Agent or a query parameter may hold it.
     const password = submitted(req, (req[STRATEGY] as StrategyLike | undefined)?._passwordField ?? 'password')
     const captured = captureEvent('LOGIN', req, auditSessionId, facts, limits, password === undefined ? undefined : { method: '', message: '', password })
-    // Failures were counted by the name that was typed, which may not be the user object's (an email).
-    const typed = req[STRATEGY] ? storedIdentity(req, submitted(req, (req[STRATEGY] as StrategyLike)._usernameField ?? 'username') ?? '', limits, password).username : ''
     const guard = options.bruteforce
-    const priorFailures = guard ? Math.max(guard.succeeded(captured.username), typed !== '' && typed !== captured.username ? guard.succeeded(typed) : 0) : 0
+    // Failures were counted by the name that was typed, which may not be the user object's (an email).
+    const name = attemptIdentity(req, facts.username, limits, password).username
+    const typed = req[STRATEGY] ? attemptIdentity(req, submitted(req, (req[STRATEGY] as StrategyLike)._usernameField ?? 'username') ?? '', limits, password).username : ''
+    const priorFailures = guard ? Math.max(guard.succeeded(name), typed !== '' && typed !== name ? guard.succeeded(typed) : 0) : 0
     const event = priorFailures > 0 ? { ...captured, priorFailures } : captured
     if (!record(event, options.strict) && options.strict) return strictRefusal()
     watch.loggedIn(req, { user: facts, auditSessionId, ip: event.ip, userAgent: event.userAgent })
@@ -278,8 +279,8 @@ export function createCapture(options: CaptureOptions): Capture {
             password,
           })
           record(event)
-          // Counted by the stored (scrubbed, truncated) name: a password typed as the name is never a key.
-          options.bruteforce?.failed(event.username, event.ip, event.time)
+          const identity = attemptIdentity(req, tried, limits, password)
+          options.bruteforce?.failed(identity.username, identity.ip, event.time, event.username)
         },
         attempt(request, strategyName, strategy: StrategyLike) {
           const req = request as AuditedRequest
@@ -289,7 +290,7 @@ export function createCapture(options: CaptureOptions): Capture {
           const password = submitted(req, strategy._passwordField ?? 'password')
           const tried = submitted(req, strategy._usernameField ?? 'username') ?? ''
           // Every attempt is looked up, so only the two keys are worked out; the event only for a refusal.
-          const { username: key, ip } = storedIdentity(req, tried, limits, password)
+          const { username: key, ip } = attemptIdentity(req, tried, limits, password)
           const lockout = guard.blocked(key, ip)
           if (!lockout) return undefined
           // The refusal is recorded too, and not counted: a locked-out client cannot extend its own lockout.

@@ -129,13 +129,20 @@ function storedFact(limits: FactLimits, password: string | undefined): (text: st
   return (text) => truncateUtf8(truncate(scrub(toXmlChars(text), password), limits.fieldMaxLength), FACT_MAX_BYTES)
 }
 
-/**
- * The username and address that an event of this request would store, without capturing the whole
- * event: what failed logins are counted and looked up by (brute-force detection, on every attempt).
- */
+/** The username and address that an event of this request would store, without capturing the whole event. */
 export function storedIdentity(req: RequestLike, username: string, limits: FactLimits, password: string | undefined): { readonly username: string; readonly ip: string } {
   const fact = storedFact(limits, password)
   return { username: fact(username), ip: fact(req.ip ?? req.socket?.remoteAddress ?? '') }
+}
+
+/**
+ * What failed logins are counted and looked up by (brute-force detection, on every attempt): the
+ * address as stored, and the name as typed, not scrubbed of the password. Scrubbed, a guess equal to
+ * the name ("bob2024" for bob2024) would be counted and looked up as "[redacted]", never locked out,
+ * and one inside it ("smith" for alice.smith) as another name. Store keys are hashes, never the name.
+ */
+export function attemptIdentity(req: RequestLike, username: string, limits: FactLimits, password: string | undefined): { readonly username: string; readonly ip: string } {
+  return { username: storedFact(limits, undefined)(username), ip: storedFact(limits, password)(req.ip ?? req.socket?.remoteAddress ?? '') }
 }
 
 /**

@@ -149,6 +149,22 @@ describe('brute-force blocking in the demo app', () => {
     expect(JSON.stringify(all)).not.toContain('wonderland')
   })
 
+  it('counts and refuses a name by what was typed, when the guess is part of the name or the name itself', async () => {
+    for (const password of ['smith', 'dora', 'x']) expect((await client(server.url).post('/login', { username: 'dora.smith', password })).status).toBe(302)
+    const refused = await client(server.url).post('/login', { username: 'dora.smith', password: 'dora.smith' })
+    expect(refused.status).toBe(429)
+    await demo.audit.flush()
+    const lockout = await eventually(async () => {
+      const [row] = (await demo.audit.query({ types: ['LOCKOUT'], limit: 100 })).filter((r) => r.username === 'dora.smith')
+      if (!row) throw new Error('no LOCKOUT for dora.smith yet')
+      return row
+    })
+    expect(parser.parse(lockout.data).data).toMatchObject({ Scope: 'user', UserName: 'dora.smith', Attempts: '3' })
+    // What was stored of each attempt is still scrubbed of its password.
+    const failures = (await demo.audit.query({ types: ['LOGINERROR'], limit: 100 })).filter((r) => r.username.includes('[redacted]')).map((r) => r.username).sort()
+    expect(failures).toEqual(['[redacted]', '[redacted].smith', 'dora.[redacted]'])
+  })
+
   it('marks a successful login that ends a run of failures with PriorFailures, and only then', async () => {
     const browser = client(server.url)
     await browser.post('/login', { username: 'admin', password: 'nope' })
