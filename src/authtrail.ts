@@ -262,6 +262,7 @@ async function start(options: AuthtrailOptions, config: AuthtrailConfig, deliver
     ? createBruteForceGuard({
         ...config.bruteforce,
         store: await openAttemptStore(delivery, logger),
+        secret: key,
         record: (event) => void record(event),
         warn: (key, message) => {
           if (warned.has(key)) return

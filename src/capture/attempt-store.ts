@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { createHash, createHmac } from 'node:crypto'
 
 /**
  * Where failed-login counts and lockouts are shared: the audit database (every instance logging there
@@ -40,9 +40,14 @@ export interface SyncResult {
   readonly blocks: ReadonlyArray<{ readonly key: string; readonly since: number; readonly until: number }>
 }
 
-/** The store key of a username or address. */
-export function attemptKey(scope: 'user' | 'ip', value: string): string {
-  return `${scope === 'user' ? 'u' : 'i'}:${createHash('sha256').update(value).digest('hex').slice(0, 40)}`
+/**
+ * The store key of a username or address: an HMAC under `secret` (authtrail's session key), a plain
+ * SHA-256 without one. Names are counted as typed, and a user who types the password into both fields
+ * would otherwise leave an unsalted hash of it in a table anyone with read access could crack.
+ */
+export function attemptKey(scope: 'user' | 'ip', value: string, secret: Buffer = Buffer.alloc(0)): string {
+  const digest = secret.length > 0 ? createHmac('sha256', secret) : createHash('sha256')
+  return `${scope === 'user' ? 'u' : 'i'}:${digest.update(value).digest('hex').slice(0, 40)}`
 }
 
 /** The threshold that applies to a store key. */

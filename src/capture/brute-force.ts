@@ -7,6 +7,8 @@ import { detachedEvent, NO_USER } from './request-facts.js'
 /** Options of {@link createBruteForceGuard}: the security.logging.bruteforce.* settings, and where to share and record. */
 export interface BruteForceOptions extends BruteForceSettings {
   readonly store: AttemptStore
+  /** Keys the store's hashes of names and addresses (authtrail's session key); none: plain SHA-256. */
+  readonly secret?: Buffer
   /** Records a LOCKOUT. */
   readonly record: (event: AuditEvent) => void
   readonly warn: (key: string, message: string) => void
@@ -87,7 +89,7 @@ export function createBruteForceGuard(options: BruteForceOptions): BruteForceGua
     let key = keys.get(plain)
     if (key === undefined) {
       if (keys.size >= MAX_COUNTERS) keys.clear()
-      key = attemptKey(scope, value)
+      key = attemptKey(scope, value, options.secret)
       keys.set(plain, key)
     }
     return key

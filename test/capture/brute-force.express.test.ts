@@ -3,7 +3,7 @@ import express from 'express'
 import { XMLParser } from 'fast-xml-parser'
 import { createDemo } from '../../demo/app.js'
 import type { Demo } from '../../demo/app.js'
-import { createMemoryAttemptStore } from '../../src/capture/attempt-store.js'
+import { attemptKey, createMemoryAttemptStore } from '../../src/capture/attempt-store.js'
 import { createBruteForceGuard } from '../../src/capture/brute-force.js'
 import type { AuditEvent } from '../../src/types.js'
 import { client, listen } from '../helpers/browser-like-client.js'
@@ -30,6 +30,20 @@ describe('the brute-force guard on its own', () => {
     expect(recorded.map((e) => [e.type, e.username, e.ip, e.lockout])).toEqual([['LOCKOUT', 'alice', '198.51.100.2', { scope: 'user', attempts: 3, windowSeconds: 60, until: clock.t + 30_000, enforced: true }]])
     clock.t += 30_001
     expect(g.blocked('alice', '203.0.113.1')).toBeUndefined()
+    await g.stop()
+  })
+
+  it('hands the store keys hashed under the session key, never the names nor their plain hashes', async () => {
+    const secret = Buffer.alloc(32, 7)
+    const store = createMemoryAttemptStore()
+    const sent: string[] = []
+    const g = createBruteForceGuard({ userAttempts: 3, ipAttempts: 5, windowMs: 60_000, blockMs: 30_000, block: false, syncMs: 60_000, secret, record: () => {}, warn: () => {},
+      store: { ...store, sync: (request) => (sent.push(...request.deltas.map((d) => d.key)), store.sync(request)) } })
+    g.failed('hunter22', '192.0.2.1', Date.now())
+    await g.sync()
+    expect(sent.sort()).toEqual([attemptKey('ip', '192.0.2.1', secret), attemptKey('user', 'hunter22', secret)].sort())
+    expect(sent).not.toContain(attemptKey('user', 'hunter22'))
+    expect(attemptKey('user', 'hunter22', secret)).toMatch(/^u:[0-9a-f]{40}$/)
     await g.stop()
   })
 
