@@ -75,6 +75,11 @@ function cookieSessionId(header: string | undefined, name: string): string | und
   return undefined
 }
 
+/** How long a session that ended here is kept from being adopted again: longer than any request takes. */
+const ENDED_MEMORY_MS = 60_000
+/** Ended sessions remembered at most (a burst of logouts); past it the oldest are forgotten. */
+const MAX_ENDED = 10_000
+
 /**
  * Keeps the session ledger in step with what happens to authenticated sessions, and turns each end into
  * the right event: LOGOUT is the passport hook's; an idle expiry is SESSIONTIMEOUT; the absolute lifetime,
@@ -89,6 +94,16 @@ export function createSessionWatch(options: SessionWatchOptions): SessionWatch {
   const loggingOut = new Set<string>()
   /** Sessions a login on this process is replacing. */
   const replacing = new Set<string>()
+  /**
+   * Sessions that ended here lately (a logout, a destroy), by when: a request that loaded one before it
+   * ended (an app's poll while the user logs out) must not adopt it again, or its row would come back
+   * and the session be reported as timed out after its LOGOUT.
+   */
+  const endedHere = new Map<string, number>()
+  const endHere = (sessionId: string): void => {
+    if (endedHere.size >= MAX_ENDED) endedHere.delete(endedHere.keys().next().value as string)
+    endedHere.set(sessionId, Date.now())
+  }
   const checking = new Set<string>()
 
   const failed = (what: string) => (err: unknown) => warn(`ledger:${what}`, `could not ${what} in the session ledger ${ledger.description}: ${(err as Error).message}; timeouts of these sessions may be missed`)
@@ -117,6 +132,7 @@ export function createSessionWatch(options: SessionWatchOptions): SessionWatch {
       const now = Date.now()
       // Sessions not seen for a whole lifetime are the ledger's business now; the cache forgets them.
       for (const [sessionId, expiresAt] of known) if (expiresAt < now) known.delete(sessionId)
+      for (const [sessionId, at] of endedHere) if (at < now - ENDED_MEMORY_MS) endedHere.delete(sessionId)
       options.onTick?.()
     },
   })
@@ -140,6 +156,7 @@ export function createSessionWatch(options: SessionWatchOptions): SessionWatch {
 
   const end = (sessionId: string, reason: string): void => {
     known.delete(sessionId)
+    endHere(sessionId)
     const time = Date.now()
     ledger.remove(sessionId).then((entry) => entry && sessionEnd(entry, time, reason), failed('remove a session'))
   }
@@ -149,6 +166,7 @@ export function createSessionWatch(options: SessionWatchOptions): SessionWatch {
       if (req.sessionID !== undefined && known.has(req.sessionID)) replacing.add(req.sessionID)
     },
     loggedIn(req, facts) {
+      if (req.sessionID !== undefined) endedHere.delete(req.sessionID)
       add(req, facts, true)
     },
     loggingOut(req) {
@@ -156,6 +174,7 @@ export function createSessionWatch(options: SessionWatchOptions): SessionWatch {
       if (sessionId === undefined) return () => {}
       loggingOut.add(sessionId)
       known.delete(sessionId)
+      endHere(sessionId)
       ledger.remove(sessionId).catch(failed('remove a session'))
       return () => loggingOut.delete(sessionId)
     },
@@ -163,8 +182,8 @@ export function createSessionWatch(options: SessionWatchOptions): SessionWatch {
       const sessionId = req.sessionID
       if (sessionId === undefined) return
       const last = known.get(sessionId)
-      if (last === undefined) add(req, facts(), false)
-      else known.set(sessionId, expiresAt(req) ?? last)
+      if (last !== undefined) known.set(sessionId, expiresAt(req) ?? last)
+      else if (!endedHere.has(sessionId)) add(req, facts(), false)
     },
     destroyed(sessionId) {
       if (loggingOut.delete(sessionId)) return
