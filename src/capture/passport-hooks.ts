@@ -4,8 +4,10 @@
  * - `passport._sm.logIn/logOut` (the session manager that `passport.initialize()` hands each request as
  *   `req._sessionManager`): every session login and logout goes through it, whether the app calls
  *   `req.login()` itself or `passport.authenticate()` does (passport ≥ 0.6).
- * - each strategy's `authenticate`, reached through `passport._strategy(name)`: a strategy reports a
- *   failed login by calling `this.fail()`, which passport defines on a per-request copy of the strategy.
+ * - each strategy's `authenticate`, reached through `passport._strategy(name)`, which hands passport a
+ *   view of the strategy with an audited `authenticate` (the strategy object is never changed): a
+ *   strategy reports a failed login by calling `this.fail()`, which passport defines on a per-request
+ *   copy of that view.
  * Logins with `{ session: false }` (API tokens checked on every request) are not session logins and are
  * not recorded as LOGIN.
  */
@@ -168,11 +170,8 @@ export function hookPassport(passport: PassportLike, handlers: PassportHandlers,
   manager.logIn = auditedLogIn
   manager.logOut = auditedLogOut
 
-  const wrapped = new Map<StrategyLike, { had: boolean; previous: StrategyLike['authenticate']; audited: StrategyLike['authenticate'] }>()
-  const wrapStrategy = (strategy: StrategyLike, name: string): void => {
-    const had = Object.prototype.hasOwnProperty.call(strategy, 'authenticate')
-    const previous = strategy.authenticate
-    const audited: StrategyLike['authenticate'] = function (this: StrategyLike, req, options) {
+  const audit = (strategy: StrategyLike, name: string): StrategyLike['authenticate'] =>
+    function (this: StrategyLike, req, options) {
       if (active) {
         const refusal = attempt(req, name, strategy)
         if (refusal) return refuse(req, this, refusal)
@@ -192,16 +191,23 @@ export function hookPassport(passport: PassportLike, handlers: PassportHandlers,
           }
         }
       }
-      return previous.call(this, req, options)
+      return strategy.authenticate.call(this, req, options)
     }
-    wrapped.set(strategy, { had, previous, audited })
-    strategy.authenticate = audited
+  // The strategy object itself is never changed: apps with separate passport instances may share one
+  // (a module-level `new LocalStrategy(...)`), and a wrapper on it would record, and lock out, for
+  // every app. Each instance inherits from it instead, through a view with its own `authenticate`.
+  const views = new WeakMap<StrategyLike, Map<string, StrategyLike>>()
+  const viewOf = (strategy: StrategyLike, name: string): StrategyLike => {
+    let byName = views.get(strategy)
+    if (!byName) views.set(strategy, (byName = new Map()))
+    let view = byName.get(name)
+    if (!view) byName.set(name, (view = Object.create(strategy, { authenticate: { value: audit(strategy, name), writable: true, configurable: true } }) as StrategyLike))
+    return view
   }
   const originalStrategy = passport._strategy
   const auditedStrategy = function (this: PassportLike, name: string): StrategyLike | undefined {
     const strategy = originalStrategy.call(this, name)
-    if (active && strategy && !NOT_LOGIN_STRATEGIES.has(name) && !wrapped.has(strategy)) wrapStrategy(strategy, name)
-    return strategy
+    return active && strategy && !NOT_LOGIN_STRATEGIES.has(name) ? viewOf(strategy, name) : strategy
   }
   passport._strategy = auditedStrategy
 
@@ -210,10 +216,5 @@ export function hookPassport(passport: PassportLike, handlers: PassportHandlers,
     if (manager.logIn === auditedLogIn) manager.logIn = originalLogIn
     if (manager.logOut === auditedLogOut) manager.logOut = originalLogOut
     if (passport._strategy === auditedStrategy) passport._strategy = originalStrategy
-    for (const [strategy, { had, previous, audited }] of wrapped) {
-      if (strategy.authenticate !== audited) continue // wrapped again since: ours stays, inactive
-      if (had) strategy.authenticate = previous
-      else delete (strategy as Partial<StrategyLike>).authenticate
-    }
   }
 }

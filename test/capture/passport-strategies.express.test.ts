@@ -1,0 +1,73 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import express5 from 'express'
+import express4 from 'express4'
+import session from 'express-session'
+import passportModule from 'passport'
+import { Strategy as LocalStrategy } from 'passport-local'
+import { authtrail } from '../../src/index.js'
+import { client, listen } from '../helpers/browser-like-client.js'
+import { memoryLogger, tempProject } from '../helpers/temp-project.js'
+
+const EXPRESS_VERSIONS = [
+  { name: 'Express 4', express: express4 },
+  { name: 'Express 5', express: express5 },
+]
+
+const RIGHT = 'wonderland1'
+const checkPassword = (username: string, password: string, done: (err: unknown, user?: any, info?: any) => void) =>
+  password === RIGHT ? done(null, { username }) : done(null, false, { message: 'Incorrect password.' })
+/** Module level, as apps write it: every passport instance below that use()s it gets this one object. */
+const shared = new LocalStrategy(checkPassword)
+
+for (const { name, express } of EXPRESS_VERSIONS) {
+  describe(`passport strategies on ${name}`, () => {
+    const cleanup: Array<() => Promise<void> | void> = []
+    afterEach(async () => {
+      for (const step of cleanup.splice(0).reverse()) await step()
+    })
+
+    /** An app with its own passport instance and authtrail; `routes` adds the login routes. */
+    const start = async (properties: Record<string, string>, routes: (app: any, passport: any) => void) => {
+      const project = tempProject({ 'security.logging.bruteforce.block': 'true', ...properties })
+      cleanup.push(() => project.remove())
+      const passport = new (passportModule as any).Passport()
+      passport.serializeUser((user: any, done: any) => done(null, user.username))
+      passport.deserializeUser((username: string, done: any) => done(null, { username }))
+      const logger = memoryLogger()
+      const audit = await authtrail({ passport, config: project.config, cwd: project.dir, logger })
+      cleanup.push(() => audit.close())
+      const app = express()
+      app.use(express.urlencoded({ extended: false }))
+      app.use(session({ secret: 'test', resave: false, saveUninitialized: false, cookie: { maxAge: 60_000 } }))
+      app.use(passport.initialize())
+      app.use(passport.session())
+      app.use(audit.middleware)
+      routes(app, passport)
+      const server = await listen(app)
+      cleanup.push(() => server.close())
+      const events = async () => {
+        await audit.flush()
+        return (await audit.query({ types: ['LOGIN', 'LOGINERROR'] })).reverse().map((row) => `${row.type} ${row.username}`)
+      }
+      const login = async (path: string, username: string, password: string) => (await client(server.url).post(path, { username, password })).status
+      return { events, login, logger }
+    }
+
+    it('keeps two apps that share one strategy object apart: each records and locks out only its own users', async () => {
+      const app = (passport: any) => {
+        passport.use('local', shared)
+        return passport.authenticate('local')
+      }
+      const one = await start({ 'security.logging.bruteforce.user.attempts': '2' }, (a, passport) => a.post('/login', app(passport), (_req: any, res: any) => res.send('ok')))
+      const two = await start({ 'security.logging.bruteforce.user.attempts': '2' }, (a, passport) => a.post('/login', app(passport), (_req: any, res: any) => res.send('ok')))
+      expect(await two.login('/login', 'bob', RIGHT)).toBe(200)
+      expect(await one.login('/login', 'alice', 'wrong')).toBe(401)
+      expect(await one.login('/login', 'alice', 'wrong')).toBe(401)
+      expect(await one.login('/login', 'alice', RIGHT)).toBe(429)
+      expect(await two.login('/login', 'alice', RIGHT)).toBe(200)
+      expect(await one.events()).toEqual(['LOGINERROR alice', 'LOGINERROR alice', 'LOGINERROR alice'])
+      expect(await two.events()).toEqual(['LOGIN bob', 'LOGIN alice'])
+      expect(Object.prototype.hasOwnProperty.call(shared, 'authenticate')).toBe(false)
+    })
+  })
+}
