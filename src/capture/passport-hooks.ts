@@ -49,7 +49,10 @@ export interface PassportHandlers {
   login(req: unknown, user: unknown): Error | undefined
   /** Before passport logs out, with the session still in place; returns a function to call once logout succeeded. */
   logout(req: unknown): () => void
-  /** A strategy rejected credentials (`fail`) or could not check them (`error`). */
+  /**
+   * A strategy rejected credentials (`fail`) or could not check them (`error`). A chain of strategies
+   * (`passport.authenticate(['a', 'b'])`) reports one failure, once all of them have failed.
+   */
   failure(req: unknown, strategyName: string, strategy: StrategyLike, outcome: { challenge?: unknown; error?: unknown }): void
   /**
    * Before a strategy checks credentials. Returning a refusal answers the request with it instead, and
@@ -84,6 +87,14 @@ function refuse(req: unknown, strategy: StrategyLike, refusal: Refusal): void {
   // Express's default handler prints err.stack outside production: let it show the message only.
   err.stack = refusal.message
   strategy.error?.(err)
+}
+
+/** A strategy's `fail()`, kept until its chain has ended. */
+interface Failure {
+  readonly name: string
+  readonly strategy: StrategyLike
+  readonly challenge: unknown
+  readonly status: number | undefined
 }
 
 /** Strategies that take part in every request rather than in a login. */
@@ -170,9 +181,21 @@ export function hookPassport(passport: PassportLike, handlers: PassportHandlers,
   manager.logIn = auditedLogIn
   manager.logOut = auditedLogOut
 
+  // Per instance, as the middleware's own request state is: another instance's chain is not this one's.
+  const FAILURES = Symbol('authtrail.failures')
+  // passport-local fails with 400 when its fields are missing: it checked nothing. A failed chain is
+  // reported by the first strategy that did check credentials, so the name counted is the one typed.
+  const chainFailed = (req: unknown, failures: readonly Failure[]): void => {
+    const reported = failures.find((f) => f.status !== 400) ?? failures[0]
+    if (reported) failure(req, reported.name, reported.strategy, { challenge: reported.challenge })
+  }
   const audit = (strategy: StrategyLike, name: string): StrategyLike['authenticate'] =>
     function (this: StrategyLike, req, options) {
       if (active) {
+        const request = req as Record<symbol, Failure[] | undefined>
+        // The failures of the chain's earlier strategies, handed on by the fail() that started this one.
+        const failures = request[FAILURES] ?? []
+        delete request[FAILURES]
         const refusal = attempt(req, name, strategy)
         if (refusal) return refuse(req, this, refusal)
         // `this` is passport's per-request copy; its fail/error were set just before this call.
@@ -180,8 +203,19 @@ export function hookPassport(passport: PassportLike, handlers: PassportHandlers,
         const error = this.error
         if (fail) {
           this.fail = function (this: StrategyLike, challenge?: unknown, status?: number) {
-            failure(req, name, strategy, { challenge: typeof challenge === 'number' ? undefined : challenge })
-            return fail.apply(this, arguments as unknown as [unknown, number])
+            const numeric = typeof challenge === 'number'
+            failures.push({ name, strategy, challenge: numeric ? undefined : challenge, status: numeric ? challenge : status })
+            // In a chain (passport.authenticate(['a', 'b'])) passport's fail() starts the next strategy
+            // at once, and that strategy takes the list; a list still here means every strategy failed.
+            request[FAILURES] = failures
+            try {
+              return fail.apply(this, arguments as unknown as [unknown, number])
+            } finally {
+              if (request[FAILURES] === failures) {
+                delete request[FAILURES]
+                chainFailed(req, failures)
+              }
+            }
           }
         }
         if (error) {

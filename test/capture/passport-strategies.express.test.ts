@@ -69,5 +69,28 @@ for (const { name, express } of EXPRESS_VERSIONS) {
       expect(await two.events()).toEqual(['LOGIN bob', 'LOGIN alice'])
       expect(Object.prototype.hasOwnProperty.call(shared, 'authenticate')).toBe(false)
     })
+
+    /** A chain whose first strategy reads a field the form does not have, so it always fails. */
+    const chain = (a: any, passport: any) => {
+      passport.use('by-email', new LocalStrategy({ usernameField: 'email' }, (_email, _password, done) => done(null, false, { message: 'No such email.' })))
+      passport.use('local', new LocalStrategy(checkPassword))
+      a.post('/login', passport.authenticate(['by-email', 'local']), (_req: any, res: any) => res.send('ok'))
+    }
+
+    it('records no LOGINERROR and counts no failure when a later strategy of a chain succeeds', async () => {
+      const app = await start({ 'security.logging.bruteforce.ip.attempts': '3' }, chain)
+      for (let i = 0; i < 4; i++) expect(await app.login('/login', `user${i}`, RIGHT)).toBe(200)
+      expect(await app.events()).toEqual(['LOGIN user0', 'LOGIN user1', 'LOGIN user2', 'LOGIN user3'])
+    })
+
+    it('records one LOGINERROR, under the name the checking strategy read, and counts one failure when a whole chain fails', async () => {
+      const app = await start({ 'security.logging.bruteforce.user.attempts': '2' }, chain)
+      // passport answers with the first strategy's status: 400, for the email it did not get.
+      expect(await app.login('/login', 'alice', 'wrong')).toBe(400)
+      expect(await app.login('/login', 'alice', 'wrong')).toBe(400)
+      expect(await app.login('/login', 'alice', RIGHT)).toBe(429)
+      // The third is the refusal, recorded and not counted.
+      expect(await app.events()).toEqual(['LOGINERROR alice', 'LOGINERROR alice', 'LOGINERROR alice'])
+    })
   })
 }
