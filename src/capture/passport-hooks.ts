@@ -8,6 +8,8 @@
  *   view of the strategy with an audited `authenticate` (the strategy object is never changed): a
  *   strategy reports a failed login by calling `this.fail()`, which passport defines on a per-request
  *   copy of that view.
+ * - `passport.authenticate/authorize`, which may be given strategy objects instead of names: they are
+ *   handed the same kind of view. Routes made before authtrail hooked passport keep the bare object.
  * Logins with `{ session: false }` (API tokens checked on every request) are not session logins and are
  * not recorded as LOGIN.
  */
@@ -36,6 +38,9 @@ export interface PassportLike {
   _userProperty?: string
   /** Session key passport stores its data under. @defaultValue "passport" */
   _key?: string
+  /** The first argument of both is a strategy name, a strategy object (passport ≥ 0.6) or an array of either. */
+  authenticate?(strategy: unknown, ...rest: unknown[]): unknown
+  authorize?(strategy: unknown, ...rest: unknown[]): unknown
 }
 
 /** What the hooks report to; each call is already guarded so an audit failure never breaks a login. */
@@ -244,9 +249,30 @@ export function hookPassport(passport: PassportLike, handlers: PassportHandlers,
     return active && strategy && !NOT_LOGIN_STRATEGIES.has(name) ? viewOf(strategy, name) : strategy
   }
   passport._strategy = auditedStrategy
+  const isStrategy = (layer: unknown): layer is StrategyLike => typeof (layer as Partial<StrategyLike> | null)?.authenticate === 'function'
+  const asView = (layer: unknown): unknown =>
+    isStrategy(layer) && !NOT_LOGIN_STRATEGIES.has(layer.name ?? '') ? viewOf(layer, layer.name ?? 'unknown') : layer
+  // passport uses a strategy object it is given as it is, never through _strategy(); this is called
+  // once per route, when the app makes it, not per request.
+  const unhookMethods = (['authenticate', 'authorize'] as const).map((method) => {
+    const had = Object.prototype.hasOwnProperty.call(passport, method)
+    const original = passport[method]
+    if (typeof original !== 'function') return () => {}
+    const audited = function (this: PassportLike, strategy: unknown, ...rest: unknown[]): unknown {
+      const given = active ? (Array.isArray(strategy) ? strategy.map(asView) : asView(strategy)) : strategy
+      return original.call(this, given, ...rest)
+    }
+    passport[method] = audited
+    return () => {
+      if (passport[method] !== audited) return
+      if (had) passport[method] = original
+      else delete passport[method]
+    }
+  })
 
   return () => {
     active = false
+    for (const unhook of unhookMethods) unhook()
     if (manager.logIn === auditedLogIn) manager.logIn = originalLogIn
     if (manager.logOut === auditedLogOut) manager.logOut = originalLogOut
     if (passport._strategy === auditedStrategy) passport._strategy = originalStrategy

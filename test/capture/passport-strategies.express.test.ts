@@ -92,5 +92,16 @@ for (const { name, express } of EXPRESS_VERSIONS) {
       // The third is the refusal, recorded and not counted.
       expect(await app.events()).toEqual(['LOGINERROR alice', 'LOGINERROR alice', 'LOGINERROR alice'])
     })
+
+    it('records LOGINERROR and locks out for a strategy object given to passport.authenticate() instead of a name', async () => {
+      const app = await start({ 'security.logging.bruteforce.user.attempts': '2' }, (a, passport) =>
+        a.post('/login', passport.authenticate(new LocalStrategy(checkPassword)), (_req: any, res: any) => res.send('ok')),
+      )
+      expect(await app.login('/login', 'alice', 'wrong')).toBe(401)
+      expect(await app.login('/login', 'alice', 'wrong')).toBe(401)
+      expect(await app.login('/login', 'alice', RIGHT)).toBe(429)
+      expect(await app.login('/login', 'bob', RIGHT)).toBe(200)
+      expect(await app.events()).toEqual(['LOGINERROR alice', 'LOGINERROR alice', 'LOGINERROR alice', 'LOGIN bob'])
+    })
   })
 }
