@@ -28,10 +28,26 @@ export function createMariadbClient(options: MariadbClientOptions): SqlClient {
     dialect: 'mariadb',
     description: redactUrl(options.url),
     async query<Row>(text: string, params: readonly unknown[] = []) {
-      const [rows] = await pool.query(text, params as unknown[])
-      // A statement without rows (DELETE, UPDATE) yields its header, which carries affectedRows.
-      return (Array.isArray(rows) ? rows : [rows]) as Row[]
+      const connection = await pool.getConnection()
+      try {
+        const [rows] = await connection.query(text, params as unknown[])
+        connection.release()
+        // A statement without rows (DELETE, UPDATE) yields its header, which carries affectedRows.
+        return (Array.isArray(rows) ? rows : [rows]) as Row[]
+      } catch (err) {
+        // The server hangs up after ER_NET_PACKET_TOO_LARGE, but mysql2 does not mark that error fatal:
+        // back in the pool, the dead connection would fail the next query with ECONNRESET, an outage.
+        // A fatal error's connection is dead too, and the pool may not have dropped it yet.
+        if (isPacketTooLarge(err) || (err as { fatal?: unknown }).fatal === true) connection.destroy()
+        else connection.release()
+        throw err
+      }
     },
     close: () => pool.end(),
   }
+}
+
+/** ER_NET_PACKET_TOO_LARGE: a statement longer than the server's max_allowed_packet. */
+export function isPacketTooLarge(err: unknown): boolean {
+  return (err as { errno?: unknown })?.errno === 1153
 }
