@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { getProperties } from 'properties-file'
+import { redactUrl } from '../deliver/sql-client.js'
 
 /** How session ids are written to the audit trail. */
 export const SESSION_ID_MODES = ['hmac', 'raw'] as const
@@ -121,6 +122,8 @@ export type DatabaseConfig =
 const SQL_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$/
 /** The name of an environment variable. */
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
+/** A key whose value may be a secret, so that an error about it does not print the value. */
+const SECRET_KEY = /pass|pwd|secret/i
 /** A script module in `procedures/`, by its extension. */
 const SCRIPT_EXTENSION = /\.(js|mjs|ts)$/
 
@@ -214,7 +217,8 @@ export function parseConfig(properties: Record<string, string>, file: string, cw
   const known = new Set<string>(Object.values(CONFIG_KEYS))
   for (const key of Object.keys(properties)) {
     if (key.startsWith('security.logging.') && !known.has(key)) {
-      fail(key, properties[key] ?? '', `unknown key; authtrail reads ${[...known].join(', ')}`)
+      // security.logging.db.password = ... is a likely mistake, and its value must not be printed.
+      fail(key, SECRET_KEY.test(key) ? '***' : (properties[key] ?? ''), `unknown key; authtrail reads ${[...known].join(', ')}`)
     }
   }
   const get = (key: keyof typeof CONFIG_KEYS, fallback: string): string => {
@@ -251,9 +255,7 @@ export function parseConfig(properties: Record<string, string>, file: string, cw
     } catch {
       parsed = undefined
     }
-    // The value may hold a password: the message shows only its scheme.
-    const shown = kind && parsed ? `${parsed.protocol}//${parsed.host}${parsed.pathname}` : dbText.replace(/\/\/[^@/]*@/, '//***@')
-    if (!kind || !parsed) fail(CONFIG_KEYS.db, shown, 'expected "embedded", a postgres://user@host:5432/database URL or a mariadb://user@host:3306/database URL')
+    if (!kind || !parsed) fail(CONFIG_KEYS.db, redactUrl(dbText), 'expected "embedded", a postgres://user@host:5432/database URL or a mariadb://user@host:3306/database URL')
     const passwordEnv = properties[CONFIG_KEYS.dbPasswordEnv]?.trim() || undefined
     if (passwordEnv !== undefined && !ENV_NAME.test(passwordEnv)) fail(CONFIG_KEYS.dbPasswordEnv, passwordEnv, 'expected the name of an environment variable, like AUTHTRAIL_DB_PASSWORD')
     db = { kind: kind!, url: dbText, passwordEnv, pool: integer('dbPool', 1, 100, 'connections') }

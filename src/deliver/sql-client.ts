@@ -33,13 +33,48 @@ export function isUnavailable(err: unknown): boolean {
   return /^(08|53|57|58|XX|40|42)/.test(state)
 }
 
-/** Hides the password of a connection URL for messages. */
+/** A query parameter that pg or mysql2 would take as a password (`password`, `sslpassword`, `passwd`). */
+const PASSWORD_PARAM = /pass|pwd/i
+
+/**
+ * Hides the passwords of a connection URL for messages: the userinfo's and every query parameter that
+ * names one, since pg and mysql2 both read `?password=`. It works on the text rather than a parsed URL:
+ * an unescaped "/", "?" or "#" in a password makes `new URL` see a host and path that hold the rest of
+ * the password, so the userinfo is taken to end at the last "@", which hides too much rather than too
+ * little when "@" appears later.
+ */
 export function redactUrl(url: string): string {
+  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/*/.exec(url)?.[0] ?? ''
+  const at = url.lastIndexOf('@')
+  let shown = url
+  let queryFrom = scheme.length
+  if (at >= scheme.length) {
+    const userinfo = url.slice(scheme.length, at)
+    const colon = userinfo.indexOf(':')
+    const user = colon === -1 ? userinfo : userinfo.slice(0, colon)
+    // A user name with "/" or "?" is a mangled URL whose password may have lost its ":".
+    const kept = /[/?#]/.test(user) ? '***' : colon === -1 ? user : `${user}:***`
+    shown = scheme + kept + url.slice(at)
+    queryFrom = scheme.length + kept.length
+  }
+  const question = shown.indexOf('?', queryFrom)
+  if (question === -1) return shown
+  const query = shown
+    .slice(question + 1)
+    .split('&')
+    .map((pair) => {
+      const name = pair.split('=', 1)[0]!
+      return PASSWORD_PARAM.test(decodeName(name)) ? `${name}=***` : pair
+    })
+  return `${shown.slice(0, question + 1)}${query.join('&')}`
+}
+
+/** A query parameter's name as the driver reads it (`pass%77ord` is `password`). */
+function decodeName(name: string): string {
   try {
-    const parsed = new URL(url)
-    if (parsed.password) parsed.password = '***'
-    return parsed.toString()
+    return decodeURIComponent(name.replace(/\+/g, ' '))
   } catch {
-    return '(unparseable URL)'
+    // Not decodable, so not a name the driver reads as written: hide its value all the same.
+    return 'password'
   }
 }
