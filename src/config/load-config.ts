@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
-import { getProperties } from 'properties-file'
+import { Properties } from 'properties-file/parser'
 import { redactUrl } from '../deliver/sql-client.js'
 
 /** How session ids are written to the audit trail. */
@@ -206,7 +206,22 @@ export function loadConfig(file: string, cwd: string = process.cwd()): Authtrail
     const code = (err as NodeJS.ErrnoException).code
     throw new ConfigError(`authtrail: cannot read the properties file ${absolute} (${code ?? String(err)}); pass the right path as the "config" option or --config`)
   }
-  return parseConfig(getProperties(text), absolute, cwd)
+  return parseConfig(readProperties(text, absolute), absolute, cwd)
+}
+
+/**
+ * The properties of a file's text. java.util.Properties keeps the last of a repeated key, so a
+ * `security.logging.mode = strict` above a forgotten `= fail-open` would silently turn strict mode off:
+ * a repeated security.logging.* key is refused instead (other keys keep Java's behaviour).
+ */
+function readProperties(text: Buffer, file: string): Record<string, string> {
+  const properties = new Properties(text)
+  for (const { key, nodes } of properties.getKeyCollisions()) {
+    if (!key.startsWith('security.logging.')) continue
+    const lines = nodes.map((node) => node.startingLineNumber)
+    throw new ConfigError(`authtrail: ${file}: key "${key}" is set on lines ${lines.slice(0, -1).join(', ')} and ${lines.at(-1)}; only the last would count, so keep the one you mean and remove the others`)
+  }
+  return properties.toObject()
 }
 
 /** Validates already-parsed properties; `file` is only used in messages. */

@@ -94,10 +94,20 @@ describe('loadConfig reads java.util.Properties syntax', () => {
     expect(Object.keys(config.properties)).toEqual(['security.logging.proc'])
   })
 
-  it('takes the last value when a key appears twice', () => {
-    const config = load('security.logging.proc = first.securitylogging\nsecurity.logging.proc = dbo.securitylogging\n')
-    expect(config.proc).toBe('dbo.securitylogging')
-    expect(config.properties['security.logging.proc']).toBe('dbo.securitylogging')
+  it('rejects a security.logging.* key set twice, naming the file, the key and both lines, rather than take the last', () => {
+    const file = writeProperties('security.logging.proc = dbo.securitylogging\nsecurity.logging.mode = strict\n# later\nsecurity.logging.mode = fail-open\n')
+    const err = configError(() => loadConfig(file, dir))
+    expect(err.message).toBe(`authtrail: ${file}: key "security.logging.mode" is set on lines 2 and 4; only the last would count, so keep the one you mean and remove the others`)
+  })
+
+  it('counts a key continued over several lines from its first line, and names every repetition', () => {
+    const file = writeProperties('security.logging.table = \\\n  audit\nsecurity.logging.table = a\nsecurity.logging.table = b\n')
+    expect(configError(() => loadConfig(file, dir)).message).toContain('key "security.logging.table" is set on lines 1, 3 and 4;')
+  })
+
+  it('takes the last value of a repeated key outside security.logging.*, as java.util.Properties does', () => {
+    const config = load('security.logging.proc = my-logger.mjs\nmy.logger.target = first.xml\nmy.logger.target = last.xml\n')
+    expect(config.properties['my.logger.target']).toBe('last.xml')
   })
 
   it('keeps every property of the file, authtrail keys and others, for script procedures', () => {
