@@ -215,13 +215,40 @@ export function loadConfig(file: string, cwd: string = process.cwd()): Authtrail
  * a repeated security.logging.* key is refused instead (other keys keep Java's behaviour).
  */
 function readProperties(text: Buffer, file: string): Record<string, string> {
-  const properties = new Properties(text)
+  let properties: Properties
+  try {
+    properties = new Properties(text)
+  } catch (err) {
+    // The parser's message names neither the file nor the line: "malformed escaped unicode characters '\u00ct'".
+    const escape = /'(.*)'$/s.exec((err as Error).message)?.[1]
+    const where = malformedEscape(text.toString('utf8'))
+    if (escape === undefined || where === undefined) throw new ConfigError(`authtrail: ${file}: cannot be read as a properties file (${(err as Error).message})`)
+    const shown = where.key === CONFIG_KEYS.db || SECRET_KEY.test(where.key ?? '') ? 'in its value' : JSON.stringify(escape)
+    throw new ConfigError(
+      `authtrail: ${file}: line ${where.line}${where.key ? ` (key "${where.key}")` : ''}: malformed escape ${shown}: a \\u must be followed by four hexadecimal digits (write \\\\u for a backslash and a u)`,
+    )
+  }
   for (const { key, nodes } of properties.getKeyCollisions()) {
     if (!key.startsWith('security.logging.')) continue
     const lines = nodes.map((node) => node.startingLineNumber)
     throw new ConfigError(`authtrail: ${file}: key "${key}" is set on lines ${lines.slice(0, -1).join(', ')} and ${lines.at(-1)}; only the last would count, so keep the one you mean and remove the others`)
   }
   return properties.toObject()
+}
+
+/** The line, and the key it belongs to, of the first `\u` not followed by four hexadecimal digits. */
+function malformedEscape(text: string): { line: number; key: string | undefined } | undefined {
+  let continued = false
+  let key: string | undefined
+  for (const [index, line] of text.split(/\r\n|\r|\n/).entries()) {
+    const start = line.trimStart()
+    const comment = !continued && (start.startsWith('#') || start.startsWith('!'))
+    if (comment) continue
+    if (!continued) key = /^[^=:\s\\]+(?=[=:\s]|$)/.exec(start)?.[0]
+    if (/(^|[^\\])(\\\\)*\\u(?![0-9A-Fa-f]{4})/.test(line)) return { line: index + 1, key }
+    continued = /(^|[^\\])(\\\\)*\\$/.test(line)
+  }
+  return undefined
 }
 
 /** Validates already-parsed properties; `file` is only used in messages. */

@@ -376,3 +376,23 @@ describe('loadConfig reads the database of a stored procedure', () => {
     expectNames(err, file(), 'security.logging.db.password.env', '$SECRET')
   })
 })
+
+describe('loadConfig names the place of a malformed \\uXXXX escape', () => {
+  it('names the file, the line, the key and the escape', () => {
+    const file = writeProperties('security.logging.proc = dbo.securitylogging\n# a comment\nsecurity.logging.mode = stri\\u00ct\n')
+    const err = configError(() => loadConfig(file, dir))
+    expect(err.message).toBe(`authtrail: ${file}: line 3 (key "security.logging.mode"): malformed escape "\\\\u00ct": a \\u must be followed by four hexadecimal digits (write \\\\u for a backslash and a u)`)
+  })
+
+  it('names the line of the escape and the key it continues, and an escape cut short at the end of the file', () => {
+    const file = writeProperties('security.logging.proc = dbo.\\\n  secu\\u00\n')
+    expect(configError(() => loadConfig(file, dir)).message).toContain(`${file}: line 2 (key "security.logging.proc"): malformed escape`)
+  })
+
+  it('does not echo the escape of security.logging.db, whose value may hold a password', () => {
+    const file = writeProperties('security.logging.proc = p\nsecurity.logging.db = postgres://audit:s3cr\\uet@db/audit\n')
+    const err = configError(() => loadConfig(file, dir))
+    expect(err.message).toContain(`${file}: line 2 (key "security.logging.db"): malformed escape in its value:`)
+    expect(err.message).not.toContain('s3cr')
+  })
+})
