@@ -263,10 +263,15 @@ export function parseConfig(properties: Record<string, string>, file: string, cw
       fail(key, SECRET_KEY.test(key) ? '***' : (properties[key] ?? ''), `unknown key; authtrail reads ${[...known].join(', ')}`)
     }
   }
-  const get = (key: keyof typeof CONFIG_KEYS, fallback: string): string => {
-    const value = properties[CONFIG_KEYS[key]]
-    return value === undefined || value.trim() === '' ? fallback : value.trim()
+  // A blank left by templating (`security.logging.mode = ${AUDIT_MODE}` with the variable unset) must not
+  // silently become the default, which would turn strict mode or chaining off; only an empty proc means
+  // something: logging off.
+  for (const [name, key] of Object.entries(CONFIG_KEYS)) {
+    if (key === CONFIG_KEYS.proc || properties[key]?.trim() !== '') continue
+    const fallback = name in DEFAULTS ? `the default, ${JSON.stringify(DEFAULTS[name as keyof typeof DEFAULTS])}` : 'none'
+    fail(key, properties[key]!, `the value is empty; set one, or remove the line to have ${fallback}`)
   }
+  const get = (key: keyof typeof CONFIG_KEYS, fallback: string): string => properties[CONFIG_KEYS[key]]?.trim() ?? fallback
 
   const proc = get('proc', '')
   let procKind: AuthtrailConfig['procKind'] = 'off'
@@ -298,7 +303,7 @@ export function parseConfig(properties: Record<string, string>, file: string, cw
       parsed = undefined
     }
     if (!kind || !parsed) fail(CONFIG_KEYS.db, redactUrl(dbText), 'expected "embedded", a postgres://user@host:5432/database URL or a mariadb://user@host:3306/database URL')
-    const passwordEnv = properties[CONFIG_KEYS.dbPasswordEnv]?.trim() || undefined
+    const passwordEnv = properties[CONFIG_KEYS.dbPasswordEnv]?.trim()
     if (passwordEnv !== undefined && !ENV_NAME.test(passwordEnv)) fail(CONFIG_KEYS.dbPasswordEnv, passwordEnv, 'expected the name of an environment variable, like AUTHTRAIL_DB_PASSWORD')
     db = { kind: kind!, url: dbText, passwordEnv, pool: integer('dbPool', 1, 100, 'connections') }
   }

@@ -396,3 +396,26 @@ describe('loadConfig names the place of a malformed \\uXXXX escape', () => {
     expect(err.message).not.toContain('s3cr')
   })
 })
+
+describe('loadConfig refuses an empty value rather than take the default', () => {
+  it.each([
+    ['security.logging.mode', 'the default, "fail-open"'],
+    ['security.logging.chain', 'the default, "off"'],
+    ['security.logging.db', 'the default, "embedded"'],
+    ['security.logging.db.password.env', 'none'],
+    ['security.logging.retry.attempts', 'the default, "8"'],
+  ])('rejects %s = (nothing), naming the file, the key and the empty value', (key, fallback) => {
+    const file = writeProperties(`security.logging.proc = dbo.securitylogging\n${key} =   \n`)
+    const err = configError(() => loadConfig(file, dir))
+    expect(err.message).toBe(`authtrail: ${file}: key "${key}" = "": the value is empty; set one, or remove the line to have ${fallback}`)
+  })
+
+  it('rejects a key with no separator and no value at all', () => {
+    const file = writeProperties('security.logging.proc = dbo.securitylogging\nsecurity.logging.mode\n')
+    expectNames(configError(() => loadConfig(file, dir)), file, 'security.logging.mode', '')
+  })
+
+  it('still takes an empty security.logging.proc as logging off', () => {
+    expect(load('security.logging.proc =\nsecurity.logging.mode = strict\n').procKind).toBe('off')
+  })
+})
