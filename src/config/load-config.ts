@@ -362,6 +362,16 @@ export function parseConfig(properties: Record<string, string>, file: string, cw
   if (!SQL_NAME.test(table)) fail(CONFIG_KEYS.table, table, 'expected a table name like "securitylog" or "dbo.securitylog"')
   if (!table.includes('.')) table = `${schema}.${table}`
 
+  const retry = {
+    maxAttempts: integer('retryAttempts', 1, 1000, 'tries'),
+    initialDelayMs: integer('retryInitialMs', 1, 600_000, 'milliseconds'),
+    maxDelayMs: integer('retryMaxMs', 1, 3_600_000, 'milliseconds'),
+  }
+  // The delay would start above its cap and never double: the operator swapped or mistyped one of them.
+  if (retry.initialDelayMs > retry.maxDelayMs) {
+    fail(CONFIG_KEYS.retryInitialMs, String(retry.initialDelayMs), `the first delay exceeds ${CONFIG_KEYS.retryMaxMs} = ${retry.maxDelayMs}; make it at most that, or raise the maximum`)
+  }
+
   return Object.freeze({
     file,
     proc,
@@ -369,11 +379,7 @@ export function parseConfig(properties: Record<string, string>, file: string, cw
     db,
     batchSize: integer('batchSize', 1, 10_000, 'events per batch'),
     batchFlushMs: integer('batchFlushMs', 0, 60_000, 'milliseconds'),
-    retry: {
-      maxAttempts: integer('retryAttempts', 1, 1000, 'tries'),
-      initialDelayMs: integer('retryInitialMs', 1, 600_000, 'milliseconds'),
-      maxDelayMs: integer('retryMaxMs', 1, 3_600_000, 'milliseconds'),
-    },
+    retry,
     embeddedDir: path.resolve(cwd, get('embeddedDir', DEFAULTS.embeddedDir)),
     spoolDir: path.resolve(cwd, get('spoolDir', DEFAULTS.spoolDir)),
     schema,

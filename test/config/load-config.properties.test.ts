@@ -419,3 +419,20 @@ describe('loadConfig refuses an empty value rather than take the default', () =>
     expect(load('security.logging.proc =\nsecurity.logging.mode = strict\n').procKind).toBe('off')
   })
 })
+
+describe('loadConfig checks the retry delays against each other', () => {
+  it('rejects a first delay larger than the maximum, naming the file, both keys and the values', () => {
+    const file = writeProperties('security.logging.proc = dbo.securitylogging\nsecurity.logging.retry.initial.ms = 600000\nsecurity.logging.retry.max.ms = 1\n')
+    const err = configError(() => loadConfig(file, dir))
+    expectNames(err, file, 'security.logging.retry.initial.ms', '600000')
+    expect(err.message).toContain('security.logging.retry.max.ms = 1;')
+  })
+
+  it('rejects a first delay above the default maximum of 30000 when only the first is set', () => {
+    expectNames(configError(() => load('security.logging.retry.initial.ms = 30001\n')), path.join(dir, 'generalapp.properties'), 'security.logging.retry.initial.ms', '30001')
+  })
+
+  it('accepts a first delay equal to the maximum', () => {
+    expect(load('security.logging.retry.initial.ms = 500\nsecurity.logging.retry.max.ms = 500\n').retry).toEqual({ maxAttempts: 8, initialDelayMs: 500, maxDelayMs: 500 })
+  })
+})
