@@ -292,6 +292,11 @@ export function parseConfig(properties: Record<string, string>, file: string, cw
     if (!/^\d+$/.test(text) || value < min || value > max) fail(CONFIG_KEYS[key], text, `expected ${what}: a whole number from ${min} to ${max}`)
     return value
   }
+  // Checked whatever the database, so that a mistake shows now rather than on the day the
+  // embedded store is swapped for a server.
+  const passwordEnv = properties[CONFIG_KEYS.dbPasswordEnv]?.trim()
+  if (passwordEnv !== undefined && !ENV_NAME.test(passwordEnv)) fail(CONFIG_KEYS.dbPasswordEnv, passwordEnv, 'expected the name of an environment variable, like AUTHTRAIL_DB_PASSWORD')
+  const pool = integer('dbPool', 1, 100, 'connections')
   const dbText = get('db', DEFAULTS.db)
   let db: DatabaseConfig = { kind: 'embedded' }
   if (dbText !== 'embedded') {
@@ -302,10 +307,15 @@ export function parseConfig(properties: Record<string, string>, file: string, cw
     } catch {
       parsed = undefined
     }
-    if (!kind || !parsed) fail(CONFIG_KEYS.db, redactUrl(dbText), 'expected "embedded", a postgres://user@host:5432/database URL or a mariadb://user@host:3306/database URL')
-    const passwordEnv = properties[CONFIG_KEYS.dbPasswordEnv]?.trim()
-    if (passwordEnv !== undefined && !ENV_NAME.test(passwordEnv)) fail(CONFIG_KEYS.dbPasswordEnv, passwordEnv, 'expected the name of an environment variable, like AUTHTRAIL_DB_PASSWORD')
-    db = { kind: kind!, url: dbText, passwordEnv, pool: integer('dbPool', 1, 100, 'connections') }
+    const expected = 'expected "embedded", a postgres://user@host:5432/database URL or a mariadb://user@host:3306/database URL'
+    if (!kind || !parsed) fail(CONFIG_KEYS.db, redactUrl(dbText), expected)
+    const { hostname, pathname, searchParams } = parsed!
+    // pg reads a socket directory from ?host= (postgres:///audit?host=/run/postgresql); mysql2 does not.
+    if (hostname === '' && !(kind === 'postgres' && searchParams.get('host'))) fail(CONFIG_KEYS.db, redactUrl(dbText), `names no host; ${expected}`)
+    // An unescaped "/" in the password ends the host early and moves the rest into the database name.
+    if (pathname.includes('@')) fail(CONFIG_KEYS.db, redactUrl(dbText), 'the database name holds "@": write a "/", "?", "#" or "@" in the user or password as %2F, %3F, %23 or %40')
+    if (pathname.replace(/^\//, '') === '') fail(CONFIG_KEYS.db, redactUrl(dbText), `names no database; ${expected}`)
+    db = { kind: kind!, url: dbText, passwordEnv, pool }
   }
 
   const mode = get('mode', DEFAULTS.mode)

@@ -436,3 +436,34 @@ describe('loadConfig checks the retry delays against each other', () => {
     expect(load('security.logging.retry.initial.ms = 500\nsecurity.logging.retry.max.ms = 500\n').retry).toEqual({ maxAttempts: 8, initialDelayMs: 500, maxDelayMs: 500 })
   })
 })
+
+describe('loadConfig checks the database keys whatever the database', () => {
+  const file = () => path.join(dir, 'generalapp.properties')
+
+  it('rejects a bad pool or password variable even with the embedded store', () => {
+    expectNames(configError(() => load('security.logging.proc = p\nsecurity.logging.db.pool = -5\n')), file(), 'security.logging.db.pool', '-5')
+    expectNames(configError(() => load('security.logging.proc = p\nsecurity.logging.db.password.env = not a name!\n')), file(), 'security.logging.db.password.env', 'not a name!')
+  })
+
+  it.each([
+    ['postgres://', 'names no host'],
+    ['mariadb://app@db.internal:3306', 'names no database'],
+    ['postgres://audit@db.internal:5432/', 'names no database'],
+    ['mysql:///audit?host=db.internal', 'names no host'],
+  ])('rejects security.logging.db = %s, which %s', (url, why) => {
+    const err = configError(() => load(`security.logging.proc = p\nsecurity.logging.db = ${url}\n`))
+    expectNames(err, file(), 'security.logging.db', url)
+    expect(err.message).toContain(why)
+  })
+
+  it('rejects a URL whose password holds an unescaped "/" that moved it into the database name, without echoing it', () => {
+    const err = configError(() => load('security.logging.proc = p\nsecurity.logging.db = postgres://audit:123/s3cret@db.internal:5432/audit\n'))
+    expectNames(err, file(), 'security.logging.db', 'postgres://audit:***@db.internal:5432/audit')
+    expect(err.message).toContain('%2F')
+    expect(err.message).not.toContain('s3cret')
+  })
+
+  it('takes a PostgreSQL socket directory from ?host= in place of a host', () => {
+    expect(load('security.logging.proc = p\nsecurity.logging.db = postgres:///audit?host=/run/postgresql\n').db).toMatchObject({ kind: 'postgres', pool: 2 })
+  })
+})
