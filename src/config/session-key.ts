@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs'
 import path from 'node:path'
 import type { AuthtrailConfig } from './load-config.js'
 import { ConfigError, CONFIG_KEYS } from './load-config.js'
@@ -24,14 +24,53 @@ export function resolveSessionKey(config: AuthtrailConfig, env: Readonly<Record<
     return Buffer.from(given, 'utf8')
   }
   const file = path.join(config.embeddedDir, SESSION_KEY_FILE)
-  try {
-    return Buffer.from(readFileSync(file, 'utf8').trim(), 'utf8')
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
-  }
+  const stored = readKeyFile(file, config)
+  if (stored !== undefined) return stored
   mkdirSync(config.embeddedDir, { recursive: true })
   const key = randomBytes(32).toString('hex')
-  writeFileSync(file, key + '\n', { mode: 0o600, flag: 'wx' })
+  if (!placeKeyFile(file, key)) return readKeyFile(file, config)!
   logger.info(`created ${file} to hash session ids; instances that share an audit table must share one key: set $${SESSION_KEY_ENV}`)
   return Buffer.from(key, 'utf8')
+}
+
+/** The key kept in `file`, held to the same 32 characters as one from the environment; undefined if there is none. */
+function readKeyFile(file: string, config: AuthtrailConfig): Buffer | undefined {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8').trim()
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw err
+  }
+  if (text.length < 32) {
+    throw new ConfigError(
+      `authtrail: ${file} holds a session-id key of ${text.length} characters; it needs at least 32. Delete the file to have a new key made (ids hashed so far will not match new ones), put one in $${SESSION_KEY_ENV}, or set ${CONFIG_KEYS.sessionId} = raw in ${config.file}`,
+    )
+  }
+  return Buffer.from(text, 'utf8')
+}
+
+/**
+ * Writes `key` to a temporary file and links it into place, so `file` never exists half-written: a
+ * crash while writing it in place left an empty key that every later start used. A link, unlike a
+ * rename, does not replace a key another process placed meanwhile; false when that happened.
+ */
+function placeKeyFile(file: string, key: string): boolean {
+  const temporary = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
+  const fd = openSync(temporary, 'wx', 0o600)
+  try {
+    try {
+      writeSync(fd, key + '\n')
+      fsyncSync(fd)
+    } finally {
+      closeSync(fd)
+    }
+    linkSync(temporary, file)
+    return true
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+    return false
+  } finally {
+    unlinkSync(temporary)
+  }
 }
