@@ -30,7 +30,7 @@ const TIME_US = (column: string) => `((extract(epoch FROM ${column}) * 1000000):
 
 /**
  * Walks every chain of the audit table (PostgreSQL or the embedded store) in seq order, in keyset pages,
- * and then looks for rows no link covers; each finding goes to `report` as it is found. A range selects
+ * checks the checkpoints of chains that have no link left, and then looks for rows no link covers; each finding goes to `report` as it is found. A range selects
  * links by the time they were recorded (contiguous within a chain) and rows by their event time.
  */
 export async function verifyAudit(client: SqlClient, table: string, options: VerifyOptions, report: (finding: Finding) => void): Promise<VerifySummary> {
@@ -82,6 +82,15 @@ export async function verifyAudit(client: SqlClient, table: string, options: Ver
       cursor = [chainId, String(row.seq)]
     }
     if (page.length < pageSize) break
+  }
+  // A chain whose rows and links were all deleted has no link to walk; its checkpoints still say how far it went.
+  const bare = range('k.time', 1)
+  const bareText =
+    `SELECT DISTINCT k.chain_id::text AS chain_id FROM ${checkpointTable} k
+      WHERE NOT EXISTS (SELECT 1 FROM ${chainTable} c WHERE c.chain_id = k.chain_id${range('c.recorded_at', 1).sql})${bare.sql}
+      ORDER BY 1`
+  for (const { chain_id: chainId } of await client.query<{ chain_id: string }>(bareText, bare.params)) {
+    walk.chain(await chainContext(client, chainTable, checkpointTable, chainId, 1))
   }
   walk.end()
 
@@ -141,7 +150,7 @@ async function chainContext(client: SqlClient, chainTable: string, checkpointTab
   return {
     chainId,
     predecessor: predecessor ? { seq: Number(predecessor.seq), hash: predecessor.hash } : undefined,
-    maxSeq: Number(max?.seq ?? firstSeq),
+    maxSeq: max?.seq == null ? 0 : Number(max.seq),
     checkpoints: checkpoints.map((cp): StoredCheckpoint => ({ seq: Number(cp.seq), hash: cp.hash, time: Number(cp.time_ms), keyId: cp.key_id, signature: cp.signature, final: cp.final === true })),
   }
 }

@@ -46,7 +46,7 @@ export interface ChainContext {
   /** The nearest link before the first one walked, if any (a range may start mid-chain). */
   readonly predecessor: { readonly seq: number; readonly hash: string } | undefined
   readonly checkpoints: readonly StoredCheckpoint[]
-  /** The chain's highest seq in the whole table. */
+  /** The chain's highest seq in the whole table; 0 when none of its links is left. */
   readonly maxSeq: number
 }
 
@@ -82,9 +82,19 @@ export function createChainWalk(key: Buffer, publicKey: KeyObject, report: (find
       else if (!checkpointSignatureValid(publicKey, { chainId, seq: cp.seq, hash: cp.hash, time: cp.time, final: cp.final }, cp.signature)) {
         report({ kind: 'checkpoint', chainId, seq: cp.seq, detail: 'checkpoint signature does not verify: the checkpoint was altered or forged' })
       }
-      if (cp.seq > chain.maxSeq && cp.seq > covered) report({ kind: 'deleted', chainId, seq: cp.seq, detail: `a checkpoint says the chain reached seq ${cp.seq}, but it ends at seq ${chain.maxSeq}: links ${chain.maxSeq + 1}-${cp.seq} are gone` })
       covered = Math.max(covered, cp.seq)
       if (cp.final && (!final || cp.seq > final.seq)) final = cp
+    }
+    // One finding for the furthest checkpoint: those before it name a part of the same missing links.
+    if (covered > chain.maxSeq) {
+      report({
+        kind: 'deleted',
+        chainId,
+        seq: covered,
+        detail: chain.maxSeq === 0
+          ? `a checkpoint says the chain reached seq ${covered}, but none of its links is left: links 1-${covered} and their rows are gone`
+          : `a checkpoint says the chain reached seq ${covered}, but it ends at seq ${chain.maxSeq}: links ${chain.maxSeq + 1}-${covered} are gone`,
+      })
     }
     if (final && chain.maxSeq > final.seq) {
       report({ kind: 'inserted', chainId, seq: final.seq + 1, detail: `links ${final.seq + 1}-${chain.maxSeq} follow the chain's final checkpoint at seq ${final.seq}` })

@@ -92,6 +92,23 @@ for (const db of DATABASES.filter((d) => d.name !== 'mariadb')) {
       expect(findings[0]!.detail).toContain('links 18-20 are gone')
     })
 
+    it('reports a whole chain whose rows and links were deleted as deleted, from the checkpoints left behind', async () => {
+      const other = await chainedSink(ns.client, ns.proc, keys.privatePem)
+      const later = Array.from({ length: 7 }, (_, i) => auditEvent('LOGIN', { username: `other${i}`, time: Date.UTC(2026, 10, 20, 9, 0, 0, 0) + i * 1000 }))
+      await other.deliver(later.slice(0, 5))
+      await other.deliver(later.slice(5))
+      await other.close()
+      const [{ chain_id: chainId }] = await ns.client.query<{ chain_id: string }>(`SELECT DISTINCT chain_id::text AS chain_id FROM ${ns.table}_chain WHERE seq = 7 AND event_id = $1::uuid`, [later[6]!.id]) as [{ chain_id: string }]
+      await ns.admin(`DELETE FROM securitylog WHERE username LIKE 'other%'; DELETE FROM securitylog_chain WHERE chain_id = '${chainId}'`)
+      const findings = await verify()
+      expect(kinds(findings)).toEqual(['deleted seq 7'])
+      expect(findings[0]).toMatchObject({ chainId, detail: expect.stringContaining('links 1-7 and their rows are gone') })
+      // A range that ends before the chain's checkpoints were signed does not look at them.
+      const ranged: Finding[] = []
+      await verifyAudit(ns.client, ns.table, { key: Buffer.from(CHAIN_KEY), publicKey: publicKeyOf(keys.publicPem), until: '2000-01-01T00:00:00Z' }, (f) => ranged.push(f))
+      expect(ranged).toEqual([])
+    })
+
     it('reports a checkpoint whose signature was forged, and a link appended after the final checkpoint', async () => {
       await ns.admin(`UPDATE securitylog_checkpoint SET signature = 'AAAA' || substr(signature, 5) WHERE seq = 10`)
       await ns.admin(`INSERT INTO securitylog_chain (chain_id, seq, event_id, time, type, prev_hash, hash, duplicate)
