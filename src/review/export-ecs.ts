@@ -1,7 +1,7 @@
 import { isIP } from 'node:net'
 import type { AuditRow } from './audit-query.js'
-import type { Pseudonymizer, XmlObject } from './export-fields.js'
-import { known, parseRow, pseudonymizeDeep, textOf, usernamesOf } from './export-fields.js'
+import type { Pseudonymizer, UserScrub, XmlObject } from './export-fields.js'
+import { known, parseRow, textOf, userScrub, usernamesOf } from './export-fields.js'
 
 /** The Elastic Common Schema version the records follow. */
 export const ECS_VERSION = '8.11.0'
@@ -20,18 +20,19 @@ const OTHER = { kind: 'event', category: ['authentication'], type: ['info'], act
 
 const compact = <T extends Record<string, unknown>>(object: T): T => Object.fromEntries(Object.entries(object).filter(([, v]) => v !== undefined)) as T
 
-function userAgent(data: XmlObject): Record<string, unknown> | undefined {
+function userAgent(data: XmlObject, scrub: UserScrub): Record<string, unknown> | undefined {
   const original = known(textOf(data, 'UserAgent'))
   if (!original) return undefined
   const os = compact({ name: known(textOf(data, 'OS')), version: known(textOf(data, 'OSVersion')) })
-  return compact({ original, name: known(textOf(data, 'Browser')), version: known(textOf(data, 'BrowserVersion')), os: Object.keys(os).length > 0 ? os : undefined })
+  return compact({ original: scrub(original), name: known(textOf(data, 'Browser')), version: known(textOf(data, 'BrowserVersion')), os: Object.keys(os).length > 0 ? os : undefined })
 }
 
 /**
  * One audit row as an ECS document, for Filebeat or Logstash (one JSON object per line). authtrail's own
  * fields are under `authtrail`. `source.ip` is set only for a valid address; `source.address` always
- * keeps what was recorded. With `pseudonymize`, every username becomes its pseudonym and the profile
- * fields (email, user id) are left out.
+ * keeps what was recorded. With `pseudonymize`, every username becomes its pseudonym in the fields that
+ * can hold one (user, related.user, event.reason, user_agent.original; never the mapping's constants or
+ * the time), and the profile fields (email, user id) are left out.
  */
 export function toEcs(row: AuditRow, pseudonymize?: Pseudonymizer): Record<string, unknown> {
   const { data, context } = parseRow(row)
@@ -40,14 +41,17 @@ export function toEcs(row: AuditRow, pseudonymize?: Pseudonymizer): Record<strin
   const validIp = isIP(ip) !== 0
   const errorData = data.errorData as XmlObject | undefined
   const reason = known(textOf(data, 'SecurityLastExeption') || textOf(data, 'Reason'))
-  const record = {
+  const scrub = userScrub(usernamesOf(row, data, context), pseudonymize)
+  const username = scrub(row.username)
+  const agent = userAgent(data, scrub)
+  return {
     '@timestamp': row.time,
     ecs: { version: ECS_VERSION },
-    event: compact({ kind: mapping.kind, category: mapping.category, type: mapping.type, action: mapping.action, outcome: mapping.outcome, id: known(textOf(context, 'eventid')), dataset: 'authtrail.audit', reason }),
-    ...(row.username !== '' ? { user: compact({ name: row.username, id: pseudonymize ? undefined : known(textOf(context, 'sid')), email: pseudonymize ? undefined : known(textOf(context, 'email')) }) } : {}),
+    event: compact({ kind: mapping.kind, category: mapping.category, type: mapping.type, action: mapping.action, outcome: mapping.outcome, id: known(textOf(context, 'eventid')), dataset: 'authtrail.audit', reason: reason === undefined ? undefined : scrub(reason) }),
+    ...(row.username !== '' ? { user: compact({ name: username, id: pseudonymize ? undefined : known(textOf(context, 'sid')), email: pseudonymize ? undefined : known(textOf(context, 'email')) }) } : {}),
     ...(ip !== '' ? { source: compact({ address: ip, ip: validIp ? ip : undefined }) } : {}),
-    ...(userAgent(data) ? { user_agent: userAgent(data) } : {}),
-    related: compact({ user: row.username !== '' ? [row.username] : undefined, ip: validIp ? [ip] : undefined }),
+    ...(agent ? { user_agent: agent } : {}),
+    related: compact({ user: row.username !== '' ? [username] : undefined, ip: validIp ? [ip] : undefined }),
     authtrail: compact({
       id: row.id,
       type: row.type,
@@ -61,5 +65,4 @@ export function toEcs(row: AuditRow, pseudonymize?: Pseudonymizer): Record<strin
       gap: row.type === 'AUDIT_GAP' ? { events: Number(textOf(data, 'GapEvents')), from: textOf(data, 'GapFrom'), to: textOf(data, 'GapTo') } : undefined,
     }),
   }
-  return pseudonymize ? pseudonymizeDeep(record, usernamesOf(row, data, context), pseudonymize) : record
 }

@@ -55,28 +55,47 @@ export function createPseudonymizer(key: Buffer): Pseudonymizer {
   }
 }
 
+/** Turns a text into the same text with the row's usernames replaced by their pseudonyms. */
+export type UserScrub = (text: string) => string
+
+const unchanged: UserScrub = (text) => text
+
 /**
- * Pseudonymises every string of an export record: a value equal to one of `usernames` becomes its
- * pseudonym, and so does every occurrence inside a longer value of a username of 4 or more characters
- * (a shorter one would hit ordinary words, like the password scrub of src/capture/request-facts.ts).
+ * The scrub for one row: a value equal to one of `usernames` becomes its pseudonym, and so does every
+ * occurrence inside a longer value of a username of 4 or more characters (a shorter one would hit
+ * ordinary words, like the password scrub of src/capture/request-facts.ts). Apply it only to what can
+ * hold a user's name: a name like "auth" or "2026" must not rewrite `authentication` or a timestamp.
  */
-export function pseudonymizeDeep<T>(value: T, usernames: readonly string[], pseudonymize: Pseudonymizer): T {
+export function userScrub(usernames: readonly string[], pseudonymize: Pseudonymizer | undefined): UserScrub {
   const names = new Set(usernames.filter((name) => name !== ''))
-  if (names.size === 0) return value
+  if (!pseudonymize || names.size === 0) return unchanged
   const long = [...names].filter((name) => name.length >= 4).sort((a, b) => b.length - a.length)
   // One pass, longest name first, so that a pseudonym just written is never matched again.
   const inside = long.length > 0 ? new RegExp(long.map((name) => name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'), 'g') : undefined
-  const text = (s: string): string => {
-    if (names.has(s)) return pseudonymize(s)
-    return inside ? s.replace(inside, (name) => pseudonymize(name)) : s
+  return (text) => {
+    if (names.has(text)) return pseudonymize(text)
+    return inside ? text.replace(inside, (name) => pseudonymize(name)) : text
   }
-  const walk = (v: unknown): unknown => {
-    if (typeof v === 'string') return text(v)
+}
+
+/**
+ * Elements of authtrail's documents that hold what authtrail itself measured or decided (addresses,
+ * parsed browser, session id, times, counts, the login method), never a name a user chose.
+ */
+const DOCUMENT_FACTS: ReadonlySet<string> = new Set([
+  'HttpSessionId', 'Browser', 'BrowserVersion', 'IP', 'Host', 'OS', 'OSVersion', 'PriorFailures', 'password', 'domain', 'name',
+  'GapEvents', 'GapFrom', 'GapTo', 'Scope', 'Attempts', 'WindowSeconds', 'BlockedUntil', 'Enforced', 'Action', 'Rows', 'Channel',
+])
+
+/** A document with `scrub` applied to every text but those of DOCUMENT_FACTS; an element of another procedure's is scrubbed. */
+export function scrubDocument(tree: XmlObject, scrub: UserScrub): XmlObject {
+  if (scrub === unchanged) return tree
+  const walk = (v: XmlValue): XmlValue => {
+    if (typeof v === 'string') return scrub(v)
     if (Array.isArray(v)) return v.map(walk)
-    if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, item]) => [k, walk(item)]))
-    return v
+    return Object.fromEntries(Object.entries(v).map(([k, item]) => [k, DOCUMENT_FACTS.has(k) ? item : walk(item)]))
   }
-  return walk(value) as T
+  return walk(tree) as XmlObject
 }
 
 /** Every name the row holds for its user: the column, and the names in both documents. */

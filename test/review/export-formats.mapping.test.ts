@@ -82,6 +82,38 @@ describe('--pseudonymize', () => {
     expect(toEdx(row('LOGINERROR'), pseudonymize).event).toMatchObject({ errorData: { username: expected } })
   })
 
+  // A user may be called like a word of the format: only what can hold the name is pseudonymised.
+  for (const username of ['auth', 'login', '2026', 'audit']) {
+    it(`leaves the format's constants, the times and what authtrail measured alone for a user named ${JSON.stringify(username)}`, () => {
+      const pseudonym = createHmac('sha256', KEY).update(username).digest('hex')
+      const named = (text: string) => text.replaceAll(username, pseudonym)
+      for (const type of ['LOGIN', 'LOGINERROR', 'LOGOUT', 'SESSIONEND', 'LOCKOUT', 'AUDIT_GAP'] as const) {
+        const source = row(type, {
+          username,
+          time: Date.UTC(2026, 0, 2, 3, 4, 5, 6),
+          message: `user ${username} was refused`,
+          lockout: { scope: 'user', attempts: 5, windowSeconds: 900, until: Date.UTC(2026, 0, 3), enforced: true },
+          gap: { events: 3, from: Date.UTC(2026, 0, 1), to: Date.UTC(2026, 0, 2) },
+        })
+
+        const ecs = structuredClone(toEcs(source)) as Record<string, any>
+        ecs.user = { name: pseudonym }
+        ecs.related.user = [pseudonym]
+        if (ecs.event.reason !== undefined) ecs.event.reason = named(ecs.event.reason)
+        expect(toEcs(source, pseudonymize), `${type} as ECS`).toEqual(ecs)
+
+        const edx = structuredClone(toEdx(source)) as Record<string, any>
+        edx.username = pseudonym
+        edx.context.user_id = ''
+        const event = edx.event
+        if (event.UserName !== undefined) event.UserName = pseudonym
+        if (event.errorData !== undefined) event.errorData = { ...event.errorData, username: pseudonym, Message: named(event.errorData.Message) }
+        for (const text of ['SecurityLastExeption', 'Reason']) if (event[text] !== undefined) event[text] = named(event[text])
+        expect(toEdx(source, pseudonymize), `${type} as edX`).toEqual(edx)
+      }
+    })
+  }
+
   it('gives another user another pseudonym and another key another pseudonym', () => {
     const bob = toEcs(row('LOGIN', { username: 'bob' }), pseudonymize).user as { name: string }
     expect(bob.name).toBe(createHmac('sha256', KEY).update('bob').digest('hex'))
