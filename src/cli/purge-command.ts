@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util'
 import { loadConfig } from '../config/load-config.js'
 import { auditTable } from '../deliver/open-database.js'
 import { parseTime, parseTypes } from '../review/audit-filter.js'
-import { purgeAudit } from '../review/purge.js'
+import { purgeAudit, purgedRows } from '../review/purge.js'
 import { withDatabase } from '../review/read-audit.js'
 import { resolveChainSettings } from '../deliver/postgres/postgres-chain.js'
 import { cliAccessEvent, recordThroughProcedure } from '../review/record-access.js'
@@ -52,12 +52,12 @@ export async function purgeCommand(args: readonly string[], _io: CommandIo): Pro
     // Recorded after the purge, so the record itself is never purged with the rows it describes.
     const filter = JSON.stringify({ olderThan: before.toISOString(), ...(types.length > 0 ? { types } : {}), droppedPartitions: purged.droppedPartitions })
     try {
-      await recordThroughProcedure(client, config, process.env, cliAccessEvent({ action: 'purge', filter, rows: purged.deletedRows }))
+      await recordThroughProcedure(client, config, process.env, cliAccessEvent({ action: 'purge', filter, rows: purgedRows(purged) }))
     } catch (err) {
-      throw new Error(`authtrail purge: removed ${purged.deletedRows} rows${purged.droppedPartitions.length > 0 ? ` and ${purged.droppedPartitions.length} partitions` : ''}, but could not record the purge in the audit trail: ${(err as Error).message.replace(/^authtrail: /, '')}; record it by hand`)
+      throw new Error(`authtrail purge: removed ${purgedRows(purged)} rows${purged.droppedPartitions.length > 0 ? ` and ${purged.droppedPartitions.length} partitions` : ''}, but could not record the purge in the audit trail: ${(err as Error).message.replace(/^authtrail: /, '')}; record it by hand`)
     }
     return purged
   })
-  const partitions = result.droppedPartitions.length > 0 ? `dropped ${result.droppedPartitions.length} partitions (${result.droppedPartitions.join(', ')}) and ` : ''
+  const partitions = result.droppedPartitions.length > 0 ? `dropped ${result.droppedPartitions.length} partitions (${result.droppedPartitions.join(', ')}) holding ${result.droppedRows} rows and ` : ''
   return `${partitions}deleted ${result.deletedRows} rows older than ${before.toISOString()}${types.length > 0 ? ` of type ${types.join(', ')}` : ''}\n`
 }

@@ -14,9 +14,14 @@ export interface PurgeOptions {
 export interface PurgeResult {
   /** Monthly partitions dropped whole (PostgreSQL). */
   readonly droppedPartitions: readonly string[]
+  /** Rows the dropped partitions held, counted just before each DROP. */
+  readonly droppedRows: number
   /** Rows removed by batched DELETEs. */
   readonly deletedRows: number
 }
+
+/** Every row a purge removed, dropped with a partition or deleted, for its AUDIT_ACCESS record. */
+export const purgedRows = (result: PurgeResult): number => result.droppedRows + result.deletedRows
 
 /** The upper bound of a range partition, from pg_get_expr: FOR VALUES FROM ('…') TO ('…'). */
 function partitionEnd(bound: string): Date | undefined {
@@ -33,6 +38,7 @@ function partitionEnd(bound: string): Date | undefined {
 export async function purgeAudit(client: SqlClient, table: string, options: PurgeOptions): Promise<PurgeResult> {
   const batchSize = options.batchSize ?? 5000
   const dropped: string[] = []
+  let droppedRows = 0
   const byType = options.types !== undefined && options.types.length > 0
   if (client.dialect === 'postgres' && !byType) {
     const { schema, name } = splitName(table)
@@ -45,6 +51,10 @@ export async function purgeAudit(client: SqlClient, table: string, options: Purg
     for (const { partition, bound } of partitions) {
       const end = partitionEnd(bound)
       if (end && end.getTime() <= options.before.getTime()) {
+        // A DROP says nothing of what it removed; only a replay of events older than the partition's
+        // end could land between the count and the DROP.
+        const [counted] = await client.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${partition}`)
+        droppedRows += Number(counted?.n ?? 0)
         await client.query(`DROP TABLE ${partition}`)
         dropped.push(partition)
       }
@@ -64,7 +74,7 @@ export async function purgeAudit(client: SqlClient, table: string, options: Purg
     deleted += Number(count)
     if (Number(count) < batchSize) break
   }
-  return { droppedPartitions: dropped, deletedRows: deleted }
+  return { droppedPartitions: dropped, droppedRows, deletedRows: deleted }
 }
 
 async function deleteMariadbBatch(client: SqlClient, table: string, options: PurgeOptions, batchSize: number): Promise<number> {

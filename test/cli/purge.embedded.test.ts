@@ -43,10 +43,14 @@ describe('authtrail purge', () => {
     }
   })
 
-  it('removes old records from the embedded store, says how many, leaves recent ones and records the purge', async () => {
+  it('removes old records from the embedded store, says how many, dropped or deleted, leaves recent ones and records the purge', async () => {
     const project = tempProject()
     try {
       const store = await openEmbeddedStore({ dir: path.join(project.dir, 'data'), schema: 'dbo', table: 'dbo.securitylog', installFile: packageFile('procedures/securitylogging.sql'), serve: false })
+      // The 200-day-old record's month gets a partition of its own, which the purge drops whole.
+      const month = new Date(Date.now() - 200 * DAY)
+      const [from, to] = [0, 1].map((n) => new Date(Date.UTC(month.getUTCFullYear(), month.getUTCMonth() + n, 1)).toISOString())
+      await store.exec(`CREATE TABLE dbo.securitylog_old PARTITION OF dbo.securitylog FOR VALUES FROM ('${from}') TO ('${to}')`)
       const sink = await createPostgresProcedureSink(store.client, 'dbo.securitylogging', async () => {})
       await sink.deliver([200, 120, 5, 0].map((age, i) => auditEvent('LOGIN', { username: `u${i}`, time: Date.now() - age * DAY })))
       await store.close()
@@ -54,7 +58,7 @@ describe('authtrail purge', () => {
       const purge = await runCli(['purge', '--older-than', '90d'], project.dir)
       expect(purge.stderr).toBe('')
       expect(purge.code).toBe(0)
-      expect(purge.stdout).toMatch(/deleted 2 rows older than \d{4}-/)
+      expect(purge.stdout).toMatch(/^dropped 1 partitions \(dbo\.securitylog_old\) holding 1 rows and deleted 1 rows older than \d{4}-/)
       const left = await runCli(['query', '--format', 'json', '--type', 'LOGIN'], project.dir)
       expect(left.stdout.trim().split('\n').map((line) => JSON.parse(line).username)).toEqual(['u3', 'u2'])
       // The purge itself is on record, after the rows it removed.

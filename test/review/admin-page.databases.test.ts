@@ -53,5 +53,23 @@ for (const db of DATABASES.filter((d) => d.name !== 'pglite')) {
       const stored = await queryAudit(ns.client, ns.table, { types: ['LOGIN', 'LOGINERROR'], limit: 1000 })
       expect(records).toEqual(stored.map((row) => [row.id, row.time, row.type, row.username, row.ip, row.session_id, row.data, row.session_context].map(String)))
     })
+
+    it.skipIf(db.name !== 'postgres')('counts the records of a dropped monthly partition in the purge page and its record', async () => {
+      const month = new Date(Date.now() - 400 * 86_400_000)
+      const from = new Date(Date.UTC(month.getUTCFullYear(), month.getUTCMonth(), 1))
+      const to = new Date(Date.UTC(month.getUTCFullYear(), month.getUTCMonth() + 1, 1))
+      await ns.admin(`CREATE TABLE securitylog_old PARTITION OF securitylog FOR VALUES FROM ('${from.toISOString()}') TO ('${to.toISOString()}');
+        INSERT INTO securitylog (event_id, time, type, username, data, session_context)
+        SELECT gen_random_uuid(), '${from.toISOString()}'::timestamptz + n * interval '1 minute', 'LOGIN', 'old', '<data/>', '<sessioncontext/>' FROM generate_series(1, 3) n`)
+      const token = /name="_csrf" value="([^"]+)"/.exec((await admin.get('/admin/audit')).text)![1]!
+      const done = await admin.post('/admin/audit/purge', { 'older-than': '300d', _csrf: token })
+      expect(done.status).toBe(200)
+      expect(done.text).toContain('Removed 3 records older than')
+      expect(done.text).toContain(': 3 in 1 dropped monthly partition and 0 deleted in batches.')
+      await running.demo.audit.flush()
+      const [access] = await queryAudit(ns.client, ns.table, { types: ['AUDIT_ACCESS'], limit: 1 })
+      expect(access!.data).toContain('<Action>purge</Action>')
+      expect(access!.data).toContain('<Rows>3</Rows>')
+    })
   })
 }

@@ -5,7 +5,7 @@ import { describeFilter, FilterError, parseDuration } from '../audit-filter.js'
 import { eachAuditRow } from '../audit-query.js'
 import { csvHeader, csvLine } from '../export-csv.js'
 import { ndjsonLine } from '../export-ndjson.js'
-import { purgeAudit } from '../purge.js'
+import { purgeAudit, purgedRows } from '../purge.js'
 import { ADMIN_SCRIPT, ADMIN_STYLE } from './admin-assets.js'
 import { pageFilter, showView } from './audit-views.js'
 import type { ViewSource } from './audit-views.js'
@@ -205,9 +205,11 @@ export function createAdminPage(options: AdminPageOptions): (req: unknown, res: 
       logger.error(`a purge of ${options.source.table} from the audit page failed: ${(err as Error).message}`)
       return sendPage(res, 503, plainPage('Purge failed', `The audit trail could not be purged: ${(err as Error).message}. The app's database account may not be allowed to delete; run "npx authtrail purge" with one that is.`, { href: path, label: 'Events' }))
     }
-    options.record(req, { action: 'purge', filter: JSON.stringify({ olderThan: before.toISOString(), droppedPartitions: result.droppedPartitions }), rows: result.deletedRows })
-    const partitions = result.droppedPartitions.length > 0 ? ` and dropped ${result.droppedPartitions.length} monthly partitions` : ''
-    sendPage(res, 200, plainPage('Purged', `Removed ${result.deletedRows} records older than ${before.toISOString()}${partitions}. The purge is recorded in the audit trail.`, { href: path, label: 'Events' }))
+    options.record(req, { action: 'purge', filter: JSON.stringify({ olderThan: before.toISOString(), droppedPartitions: result.droppedPartitions }), rows: purgedRows(result) })
+    const partitions = result.droppedPartitions.length > 0
+      ? `: ${result.droppedRows} in ${result.droppedPartitions.length} dropped monthly partition${result.droppedPartitions.length === 1 ? '' : 's'} and ${result.deletedRows} deleted in batches`
+      : ''
+    sendPage(res, 200, plainPage('Purged', `Removed ${purgedRows(result)} records older than ${before.toISOString()}${partitions}. The purge is recorded in the audit trail.`, { href: path, label: 'Events' }))
   }
 
   return (request, response, next) => {
