@@ -295,7 +295,8 @@ export function parseConfig(properties: Record<string, string>, file: string, cw
   // Checked whatever the database, so that a mistake shows now rather than on the day the
   // embedded store is swapped for a server.
   const passwordEnv = properties[CONFIG_KEYS.dbPasswordEnv]?.trim()
-  if (passwordEnv !== undefined && !ENV_NAME.test(passwordEnv)) fail(CONFIG_KEYS.dbPasswordEnv, passwordEnv, 'expected the name of an environment variable, like AUTHTRAIL_DB_PASSWORD')
+  // Not echoed: what is there instead of a variable's name may be the password itself.
+  if (passwordEnv !== undefined && !ENV_NAME.test(passwordEnv)) fail(CONFIG_KEYS.dbPasswordEnv, '***', 'expected the name of an environment variable, like AUTHTRAIL_DB_PASSWORD (the value is not shown: it may be a password)')
   const pool = integer('dbPool', 1, 100, 'connections')
   const dbText = get('db', DEFAULTS.db)
   let db: DatabaseConfig = { kind: 'embedded' }

@@ -44,7 +44,8 @@ const PASSWORD_PARAM = /pass|pwd/i
  * little when "@" appears later.
  */
 export function redactUrl(url: string): string {
-  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/*/.exec(url)?.[0] ?? ''
+  // A scheme only when a "/" follows its ":": in "app:s3cret@db" the ":" is the password's.
+  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/+/.exec(url)?.[0] ?? ''
   const at = url.lastIndexOf('@')
   let shown = url
   let queryFrom = scheme.length

@@ -28,5 +28,7 @@ describe('redactUrl, for the descriptions of database clients', () => {
   it('hides the whole userinfo of a URL with a slash missing', () => {
     expect(redactUrl('postgresql:/audit:s3cretPW@db.internal:5432/audit')).toBe('postgresql:/audit:***@db.internal:5432/audit')
     expect(redactUrl('postgres:audit/s3cretPW@db.internal/audit')).toBe('postgres:***@db.internal/audit')
+    // No scheme at all: the ":" is the password's, not a scheme's.
+    expect(redactUrl('app:s3cretPW@db.internal:5432/audit')).toBe('app:***@db.internal:5432/audit')
   })
 })
