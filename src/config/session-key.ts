@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs'
+import { closeSync, constants, copyFileSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs'
 import path from 'node:path'
 import type { AuthtrailConfig } from './load-config.js'
 import { ConfigError, CONFIG_KEYS } from './load-config.js'
@@ -65,7 +65,14 @@ function placeKeyFile(file: string, key: string): boolean {
     } finally {
       closeSync(fd)
     }
-    linkSync(temporary, file)
+    try {
+      linkSync(temporary, file)
+    } catch (err) {
+      // A filesystem without hard links (vfat, SMB shares, some FUSE mounts): an exclusive copy. It
+      // is not atomic, but a key cut short by a crash is refused at the next start for its length.
+      if (!['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err
+      copyFileSync(temporary, file, constants.COPYFILE_EXCL)
+    }
     return true
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err

@@ -10,7 +10,7 @@ import { memoryLogger } from '../helpers/temp-project.js'
 // Spied on so that a test can crash the process's write of a new key half-way.
 vi.mock('node:fs', async (importOriginal) => {
   const actual = await importOriginal<typeof import('node:fs')>()
-  return { ...actual, writeFileSync: vi.fn(actual.writeFileSync), writeSync: vi.fn(actual.writeSync) }
+  return { ...actual, writeFileSync: vi.fn(actual.writeFileSync), writeSync: vi.fn(actual.writeSync), linkSync: vi.fn(actual.linkSync) }
 })
 
 let dir: string
@@ -64,6 +64,16 @@ describe('the session-id key kept in the embedded store directory', () => {
     expect(statSync(keyFile()).mode & 0o777).toBe(0o600)
     expect(readdirSync(path.join(dir, 'data'))).toEqual([SESSION_KEY_FILE])
     expect(logger.lines).toEqual([`created ${keyFile()} to hash session ids; instances that share an audit table must share one key: set $AUTHTRAIL_SESSION_KEY`])
+    expect(resolve()).toEqual(key)
+  })
+
+  it('is made on a filesystem without hard links too, by an exclusive copy', () => {
+    vi.mocked(fs.linkSync).mockImplementationOnce(() => {
+      throw Object.assign(new Error('EPERM: operation not permitted, link'), { code: 'EPERM' })
+    })
+    const key = resolve()
+    expect(readFileSync(keyFile(), 'utf8')).toBe(`${key.toString()}\n`)
+    expect(readdirSync(path.join(dir, 'data'))).toEqual([SESSION_KEY_FILE])
     expect(resolve()).toEqual(key)
   })
 
