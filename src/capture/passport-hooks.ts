@@ -188,6 +188,12 @@ export function hookPassport(passport: PassportLike, handlers: PassportHandlers,
 
   // Per instance, as the middleware's own request state is: another instance's chain is not this one's.
   const FAILURES = Symbol('authtrail.failures')
+  /**
+   * The last login strategy of each chain made through passport.authenticate() since authtrail hooked
+   * it, by the options object passport hands each of the chain's strategies. Shared by routes with
+   * different chains, an options object ends at each of their last strategies.
+   */
+  const chainEnds = new WeakMap<object, Set<string>>()
   // passport-local fails with 400 when its fields are missing: it checked nothing. A failed chain is
   // reported by the first strategy that did check credentials, so the name counted is the one typed.
   const chainFailed = (req: unknown, failures: readonly Failure[]): void => {
@@ -197,10 +203,15 @@ export function hookPassport(passport: PassportLike, handlers: PassportHandlers,
   const audit = (strategy: StrategyLike, name: string): StrategyLike['authenticate'] =>
     function (this: StrategyLike, req, options) {
       if (active) {
-        const request = req as Record<symbol, Failure[] | undefined>
-        // The failures of the chain's earlier strategies, handed on by the fail() that started this one.
-        const failures = request[FAILURES] ?? []
-        delete request[FAILURES]
+        const request = req as Record<symbol, Map<unknown, Failure[]> | undefined>
+        // The failures of the chain's earlier strategies, handed on by the fail() that started this
+        // one; by options, so that an authenticate() a failure callback starts is a chain of its own.
+        const handed = request[FAILURES]
+        const failures = handed?.get(options) ?? []
+        handed?.delete(options)
+        // A chain made before authtrail hooked passport is not known: each of its failures counts.
+        const ends = options !== null && typeof options === 'object' ? chainEnds.get(options) : undefined
+        const last = ends === undefined || ends.has(name)
         const refusal = attempt(req, name, strategy)
         if (refusal) return refuse(req, this, refusal)
         // `this` is passport's per-request copy; its fail/error were set just before this call.
@@ -210,17 +221,11 @@ export function hookPassport(passport: PassportLike, handlers: PassportHandlers,
           this.fail = function (this: StrategyLike, challenge?: unknown, status?: number) {
             const numeric = typeof challenge === 'number'
             failures.push({ name, strategy, challenge: numeric ? undefined : challenge, status: numeric ? challenge : status })
-            // In a chain (passport.authenticate(['a', 'b'])) passport's fail() starts the next strategy
-            // at once, and that strategy takes the list; a list still here means every strategy failed.
-            request[FAILURES] = failures
-            try {
-              return fail.apply(this, arguments as unknown as [unknown, number])
-            } finally {
-              if (request[FAILURES] === failures) {
-                delete request[FAILURES]
-                chainFailed(req, failures)
-              }
-            }
+            // The chain's last strategy: recorded before passport answers, as every event is. Before
+            // it, passport's fail() starts the next strategy at once, which takes the list.
+            if (last) chainFailed(req, failures)
+            else (request[FAILURES] ??= new Map()).set(options, failures)
+            return fail.apply(this, arguments as unknown as [unknown, number])
           }
         }
         if (error) {
@@ -250,17 +255,26 @@ export function hookPassport(passport: PassportLike, handlers: PassportHandlers,
   }
   passport._strategy = auditedStrategy
   const isStrategy = (layer: unknown): layer is StrategyLike => typeof (layer as Partial<StrategyLike> | null)?.authenticate === 'function'
-  const asView = (layer: unknown): unknown =>
-    isStrategy(layer) && !NOT_LOGIN_STRATEGIES.has(layer.name ?? '') ? viewOf(layer, layer.name ?? 'unknown') : layer
+  /** A chain's layer by the name its audited view goes by: a strategy's name, or a strategy object's. */
+  const layerName = (layer: unknown): string => (isStrategy(layer) ? layer.name ?? 'unknown' : String(layer))
+  const asView = (layer: unknown): unknown => (isStrategy(layer) && !NOT_LOGIN_STRATEGIES.has(layerName(layer)) ? viewOf(layer, layerName(layer)) : layer)
   // passport uses a strategy object it is given as it is, never through _strategy(); this is called
   // once per route, when the app makes it, not per request.
   const unhookMethods = (['authenticate', 'authorize'] as const).map((method) => {
     const had = Object.prototype.hasOwnProperty.call(passport, method)
     const original = passport[method]
     if (typeof original !== 'function') return () => {}
-    const audited = function (this: PassportLike, strategy: unknown, ...rest: unknown[]): unknown {
-      const given = active ? (Array.isArray(strategy) ? strategy.map(asView) : asView(strategy)) : strategy
-      return original.call(this, given, ...rest)
+    const audited = function (this: PassportLike, strategy: unknown, options?: unknown, callback?: unknown): unknown {
+      if (!active) return original.call(this, strategy, options, callback)
+      // passport's own signature: (strategy, callback) leaves the options out.
+      if (typeof options === 'function') [options, callback] = [undefined, options]
+      const given = (options ?? {}) as object
+      const logins = (Array.isArray(strategy) ? strategy : [strategy]).map(layerName).filter((name) => !NOT_LOGIN_STRATEGIES.has(name))
+      if (logins.length > 0) {
+        const ends = chainEnds.get(given) ?? new Set<string>()
+        chainEnds.set(given, ends.add(logins.at(-1)!))
+      }
+      return original.call(this, Array.isArray(strategy) ? strategy.map(asView) : asView(strategy), given, callback)
     }
     passport[method] = audited
     return () => {

@@ -49,8 +49,9 @@ for (const { name, express } of EXPRESS_VERSIONS) {
         await audit.flush()
         return (await audit.query({ types: ['LOGIN', 'LOGINERROR'] })).reverse().map((row) => `${row.type} ${row.username}`)
       }
-      const login = async (path: string, username: string, password: string) => (await client(server.url).post(path, { username, password })).status
-      return { events, login, logger }
+      const post = (path: string, username: string, password: string) => client(server.url).post(path, { username, password })
+      const login = async (path: string, username: string, password: string) => (await post(path, username, password)).status
+      return { events, login, post, logger, audit }
     }
 
     it('keeps two apps that share one strategy object apart: each records and locks out only its own users', async () => {
@@ -91,6 +92,40 @@ for (const { name, express } of EXPRESS_VERSIONS) {
       expect(await app.login('/login', 'alice', RIGHT)).toBe(429)
       // The third is the refusal, recorded and not counted.
       expect(await app.events()).toEqual(['LOGINERROR alice', 'LOGINERROR alice', 'LOGINERROR alice'])
+    })
+
+    it('records a failed login before passport answers it, for a lone strategy and for a chain\'s last', async () => {
+      let audit: any
+      const recorded = () => {
+        const m = audit.metrics()
+        return String(m.delivered + m.queued + m.parked)
+      }
+      const app = await start({}, (a, passport) => {
+        passport.use('local', new LocalStrategy(checkPassword))
+        passport.use('by-email', new LocalStrategy({ usernameField: 'email' }, (_email, _password, done) => done(null, false)))
+        for (const [path, strategies] of [['/lone', 'local'], ['/chain', ['by-email', 'local']]] as const) {
+          a.post(path, (req: any, res: any, next: any) => passport.authenticate(strategies, () => res.send(recorded()))(req, res, next))
+        }
+      })
+      audit = app.audit
+      const answers = []
+      for (const path of ['/lone', '/chain']) {
+        const before = Number(recorded())
+        answers.push(Number((await app.post(path, 'alice', 'wrong')).text) - before)
+      }
+      expect(answers).toEqual([1, 1])
+    })
+
+    it('keeps an authenticate() started by a failure callback apart from the chain that failed', async () => {
+      const app = await start({}, (a, passport) => {
+        passport.use('a', new LocalStrategy(checkPassword))
+        passport.use('b', new LocalStrategy(checkPassword))
+        a.post('/nested', (req: any, res: any, next: any) =>
+          passport.authenticate('a', () => passport.authenticate('b', (_err: unknown, user: unknown) => res.status(user ? 200 : 401).send('done'))(req, res, next))(req, res, next),
+        )
+      })
+      expect(await app.login('/nested', 'alice', 'wrong')).toBe(401)
+      expect(await app.events()).toEqual(['LOGINERROR alice', 'LOGINERROR alice'])
     })
 
     it('records LOGINERROR and locks out for a strategy object given to passport.authenticate() instead of a name', async () => {
