@@ -114,4 +114,31 @@ describe.skipIf(mariadb.unavailable !== undefined)('MariaDB past max_allowed_pac
     expect(await rows()).toEqual({ n: 2, distinct: 2 })
     await outbox.close()
   }, 120_000)
+
+  it('sends a split batch again after an outage without the calls already stored', async () => {
+    const events = Array.from({ length: 30 }, (_, i) => bigEvent(20_000, i, 'a'))
+    const sent: string[] = []
+    let outage = true
+    const client: SqlClient = {
+      ...ns.client,
+      async query(text, params) {
+        const ids = text.startsWith('CALL') ? [...String(params?.[0] ?? '').matchAll(/<eventid>([^<]+)<\/eventid>/g)].map((m) => m[1]!) : []
+        // The second call of the first delivery meets a connection reset.
+        if (ids.length > 0 && sent.length > 0 && outage) {
+          outage = false
+          throw Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' })
+        }
+        const rows = await ns.client.query(text, params)
+        sent.push(...ids)
+        return rows as never
+      },
+    }
+    const target = await sink(client, { maxAllowedPacket: 300_000 })
+    const first = await target.deliver(events).catch((e: unknown) => e)
+    expect(isUnavailable(first)).toBe(true)
+    await target.deliver(events)
+    expect(sent.length).toBe(30)
+    expect(new Set(sent).size).toBe(30)
+    expect(await rows()).toEqual({ n: 30, distinct: 30 })
+  }, 120_000)
 })

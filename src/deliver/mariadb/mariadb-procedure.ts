@@ -31,6 +31,9 @@ export async function resolveMariadbTable(client: SqlClient, qualified: string):
   return `\`${name}\``
 }
 
+/** Ids of stored events remembered, so that a batch sent again after a failure skips them. */
+const STORED_IDS = 100_000
+
 /** Room left in a packet for `CALL name(...)` around the argument, and for the protocol's header. */
 const STATEMENT_OVERHEAD = 1024
 
@@ -66,9 +69,15 @@ export async function createMariadbProcedureSink(
   const maxPacket = options.maxAllowedPacket ?? Number((await client.query<{ max: unknown }>('SELECT @@max_allowed_packet AS max'))[0]?.max)
   const loneLimit = maxPacket - STATEMENT_OVERHEAD
   const callBudget = Math.floor(maxPacket / 2)
-  // Events a batch call stored. When a call is refused the sink calls each event of the batch alone,
-  // and these must not go twice: a user's batch procedure need not ignore a repeated event id.
-  const stored = new WeakSet<DescribedEvent>()
+  // Ids of events a batch call stored, the latest STORED_IDS of them. When a call is refused the sink
+  // calls each event of the batch alone, and when one fails for an outage the outbox sends the whole
+  // batch again: events already stored must not go twice, since a user's batch procedure need not
+  // ignore a repeated event id. By id, as every delivery describes its events anew.
+  const stored = new Set<string>()
+  const remember = (id: string): void => {
+    if (stored.size >= STORED_IDS) stored.delete(stored.values().next().value as string)
+    stored.add(id)
+  }
 
   const tooLarge = (event: DescribedEvent, bytes: number, cause?: unknown): Error =>
     Object.assign(
@@ -82,7 +91,7 @@ export async function createMariadbProcedureSink(
     )
 
   const one = async (c: SqlClient, e: DescribedEvent): Promise<void> => {
-    if (stored.has(e)) return
+    if (stored.has(e.event.id)) return
     // The shipped procedure wraps its arguments in JSON_OBJECT, which MariaDB turns into null past
     // max_allowed_packet (warning 1301); the JSON is also longer than the two documents quoted.
     const bytes = Buffer.byteLength(argument(e))
@@ -94,7 +103,8 @@ export async function createMariadbProcedureSink(
     }
   }
 
-  const many = async (c: SqlClient, events: readonly DescribedEvent[]): Promise<void> => {
+  const many = async (c: SqlClient, batchEvents: readonly DescribedEvent[]): Promise<void> => {
+    const events = batchEvents.filter((e) => !stored.has(e.event.id))
     const args = events.map(argument)
     const sizes = args.map(callBytes)
     // Refusals are kept until every call has been tried, so that only the refused calls' events go
@@ -108,7 +118,7 @@ export async function createMariadbProcedureSink(
       }
       try {
         await c.query(`CALL ${batch}(?)`, [`[${args.slice(from, to).join(',')}]`])
-        for (let i = from; i < to; i++) stored.add(events[i]!)
+        for (let i = from; i < to; i++) remember(events[i]!.event.id)
       } catch (err) {
         if (!isPacketTooLarge(err)) {
           if (isUnavailable(err)) throw err
