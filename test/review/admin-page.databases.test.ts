@@ -54,7 +54,8 @@ for (const db of DATABASES.filter((d) => d.name !== 'pglite')) {
       expect(records).toEqual(stored.map((row) => [row.id, row.time, row.type, row.username, row.ip, row.session_id, row.data, row.session_context].map(String)))
     })
 
-    it.skipIf(db.name !== 'postgres')('counts the records of a dropped monthly partition in the purge page and its record', async () => {
+    // Partitions are PostgreSQL's; MariaDB's table has none.
+    if (db.name === 'postgres') it('counts the records of a dropped monthly partition in the purge page and its record', async () => {
       const month = new Date(Date.now() - 400 * 86_400_000)
       const from = new Date(Date.UTC(month.getUTCFullYear(), month.getUTCMonth(), 1))
       const to = new Date(Date.UTC(month.getUTCFullYear(), month.getUTCMonth() + 1, 1))

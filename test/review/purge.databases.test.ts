@@ -46,7 +46,8 @@ for (const db of DATABASES) {
       expect(purgedRows(result)).toBe(4)
     })
 
-    it.skipIf(db.name === 'mariadb')('counts the rows of the partitions it drops, which no DELETE reports', async () => {
+    // MariaDB's table has no partitions to drop.
+    if (db.name !== 'mariadb') it('counts the rows of the partitions it drops, which no DELETE reports', async () => {
       await ns.client.query(`INSERT INTO ${ns.table} (event_id, time, type, username, ip, session_id, data, session_context)
         SELECT gen_random_uuid(), $1::timestamptz + n * interval '1 minute', 'LOGIN', 'old' || n, '', '', '<data/>', '<sessioncontext/>' FROM generate_series(1, 4) n`, [monthStart(now - 400 * DAY).toISOString()])
       const result = await purgeAudit(ns.client, ns.table, { before: new Date(now - 300 * DAY) })
