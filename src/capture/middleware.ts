@@ -1,10 +1,9 @@
 import type { AuditEvent, AuditEventType, UserProfile } from '../types.js'
 import { PROFILE_FIELDS } from '../describe/event-xml.js'
-import { toXmlChars } from '../describe/xml-text.js'
 import type { Logger } from '../logger.js'
 import { hookPassport } from './passport-hooks.js'
 import type { PassportLike, StrategyLike } from './passport-hooks.js'
-import { attemptIdentity, captureEvent, detachedEvent, NO_USER, storedIdentity, userAgentOf } from './request-facts.js'
+import { attemptIdentity, captureEvent, detachedEvent, NO_USER, storedIdentity, storedUserAgent } from './request-facts.js'
 import type { FactLimits, RequestLike, UserFacts } from './request-facts.js'
 import type { SessionLedger } from './session-ledger.js'
 import { createSessionWatch } from './session-watch.js'
@@ -324,7 +323,7 @@ export function createCapture(options: CaptureOptions): Capture {
         const facts = userFacts(user)
         // Stored as a LOGIN stores them: a forwarded address is whatever the client sent, of any length.
         const { username, ip } = storedIdentity(req, facts.username, limits, undefined)
-        return { user: { ...facts, username }, auditSessionId: hashSessionId(req.sessionID ?? ''), ip, userAgent: toXmlChars(userAgentOf(req, limits)) }
+        return { user: { ...facts, username }, auditSessionId: hashSessionId(req.sessionID ?? ''), ip, userAgent: storedUserAgent(req, limits, undefined) }
       })
     }
     next()

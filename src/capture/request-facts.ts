@@ -54,6 +54,11 @@ export function userAgentOf(req: RequestLike, limits: FactLimits): string {
   return truncate(firstHeader(req.headers['user-agent']), limits.userAgentMaxLength)
 }
 
+/** The client's address as Express gives it (req.ip honours `trust proxy`; nothing else is read). */
+function addressOf(req: RequestLike): string {
+  return req.ip ?? req.socket?.remoteAddress ?? ''
+}
+
 function urlParams(query: unknown, password: string | undefined): Array<readonly [string, string]> {
   const params: Array<readonly [string, string]> = []
   if (query === null || typeof query !== 'object') return params
@@ -113,6 +118,15 @@ function scrubUserAgent(userAgent: string, password: string | undefined): string
 }
 
 /**
+ * The User-Agent as an event stores it: XML-safe, scrubbed of the password, cut to the limit. Scrubbed
+ * before it is cut, like the other values, since a cut could keep a password's first characters.
+ */
+export function storedUserAgent(req: RequestLike, limits: FactLimits, password: string | undefined): string {
+  if (password === undefined) return toXmlChars(userAgentOf(req, limits))
+  return truncate(scrubUserAgent(toXmlChars(firstHeader(req.headers['user-agent'])), password), limits.userAgentMaxLength)
+}
+
+/**
  * Most UTF-8 bytes a request-derived value keeps: the username and ip columns are indexed with the time,
  * and a PostgreSQL btree entry holds at most 2704 bytes. 1024 characters of CJK text are 3072 bytes; a
  * name that long would make the event's row unstorable, a failed login kept out of the trail by its size.
@@ -132,7 +146,7 @@ function storedFact(limits: FactLimits, password: string | undefined): (text: st
 /** The username and address that an event of this request would store, without capturing the whole event. */
 export function storedIdentity(req: RequestLike, username: string, limits: FactLimits, password: string | undefined): { readonly username: string; readonly ip: string } {
   const fact = storedFact(limits, password)
-  return { username: fact(username), ip: fact(req.ip ?? req.socket?.remoteAddress ?? '') }
+  return { username: fact(username), ip: fact(addressOf(req)) }
 }
 
 /**
@@ -142,7 +156,7 @@ export function storedIdentity(req: RequestLike, username: string, limits: FactL
  * and one inside it ("smith" for alice.smith) as another name. Store keys are hashes, never the name.
  */
 export function attemptIdentity(req: RequestLike, username: string, limits: FactLimits, password: string | undefined): { readonly username: string; readonly ip: string } {
-  return { username: storedFact(limits, undefined)(username), ip: storedFact(limits, password)(req.ip ?? req.socket?.remoteAddress ?? '') }
+  return { username: storedFact(limits, undefined)(username), ip: storedFact(limits, password)(addressOf(req)) }
 }
 
 /**
@@ -160,7 +174,7 @@ export function captureEvent(
   const password = failure?.password
   const fact = storedFact(limits, password)
   // X-Forwarded-For under trust proxy is whatever the client sent.
-  const ip = fact(req.ip ?? req.socket?.remoteAddress ?? '')
+  const ip = fact(addressOf(req))
   return {
     id: randomUUID(),
     type,
@@ -170,8 +184,7 @@ export function captureEvent(
     userId: fact(user.userId),
     ip,
     host: ip,
-    // Scrubbed before it is cut, like the other values: a cut could keep a password's first characters.
-    userAgent: password === undefined ? toXmlChars(userAgentOf(req, limits)) : truncate(scrubUserAgent(toXmlChars(firstHeader(req.headers['user-agent'])), password), limits.userAgentMaxLength),
+    userAgent: storedUserAgent(req, limits, password),
     method: failure?.method ?? '',
     message: fact(failure?.message ?? ''),
     urlParams: urlParams(req.query, password),
