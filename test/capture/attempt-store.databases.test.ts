@@ -1,9 +1,8 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { attemptKey } from '../../src/capture/attempt-store.js'
 import type { SyncRequest } from '../../src/capture/attempt-store.js'
 import { attemptTables, createDatabaseAttemptStore } from '../../src/capture/attempt-store-database.js'
-import { DATABASES } from '../helpers/databases.js'
-import type { TestNamespace } from '../helpers/databases.js'
+import { DATABASES, namespacePerTest } from '../helpers/databases.js'
 
 const NOW = Date.UTC(2026, 11, 1, 12)
 const KEY = attemptKey('user', 'victim')
@@ -13,13 +12,7 @@ const request = (overrides: Partial<SyncRequest>): SyncRequest => ({
 
 for (const db of DATABASES) {
   describe.skipIf(db.unavailable !== undefined)(`failed-login counts shared through ${db.name}`, () => {
-    let ns: TestNamespace
-    beforeEach(async () => {
-      ns = await db.create()
-    })
-    afterEach(async () => {
-      await ns?.teardown()
-    })
+    const ns = namespacePerTest(db)
 
     it('add up the instances\' failures, and let exactly one of two instances syncing at once create the lockout', async () => {
       const [a, b] = [createDatabaseAttemptStore(ns.client, ns.table), createDatabaseAttemptStore(ns.client, ns.table)]

@@ -1,20 +1,13 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { client } from '../helpers/browser-like-client.js'
-import { DATABASES } from '../helpers/databases.js'
-import type { TestNamespace } from '../helpers/databases.js'
+import { DATABASES, namespacePerTest } from '../helpers/databases.js'
 import { startDemoProcess } from '../helpers/demo-process.js'
 import { eventually, sleep } from '../helpers/eventually.js'
 import { tempProject } from '../helpers/temp-project.js'
 
 for (const db of DATABASES.filter((d) => d.name !== 'pglite')) {
   describe.skipIf(db.unavailable !== undefined)(`a lockout shared by two app processes through ${db.name}`, () => {
-    let ns: TestNamespace
-    beforeEach(async () => {
-      ns = await db.create()
-    })
-    afterEach(async () => {
-      await ns?.teardown()
-    })
+    const ns = namespacePerTest(db)
 
     it('is triggered by failures spread over both instances, recorded once, and refused by both', async () => {
       const project = tempProject({

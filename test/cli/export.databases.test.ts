@@ -3,7 +3,7 @@ import { openProcedureSink } from '../../src/deliver/open-procedure-sink.js'
 import { auditPages } from '../../src/review/audit-pages.js'
 import { queryAuditInserted } from '../../src/review/audit-query.js'
 import { auditEvent } from '../helpers/audit-event.js'
-import { DATABASES } from '../helpers/databases.js'
+import { DATABASES, namespacePerTest } from '../helpers/databases.js'
 import type { TestNamespace } from '../helpers/databases.js'
 import { runCli } from '../helpers/run-cli.js'
 import { tempProject } from '../helpers/temp-project.js'
@@ -18,13 +18,7 @@ async function store(ns: TestNamespace, n: number): Promise<void> {
 
 for (const db of DATABASES) {
   describe.skipIf(db.unavailable !== undefined)(`audit pages on ${db.name}`, () => {
-    let ns: TestNamespace
-    beforeEach(async () => {
-      ns = await db.create()
-    })
-    afterEach(async () => {
-      await ns?.teardown()
-    })
+    const ns = namespacePerTest(db)
 
     it('read every matching row once, in id order, a page at a time, with the query filters and a total limit', async () => {
       await store(ns, 250)

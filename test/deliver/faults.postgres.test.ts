@@ -1,7 +1,6 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { client } from '../helpers/browser-like-client.js'
-import { DATABASES, POSTGRES_URL } from '../helpers/databases.js'
-import type { TestNamespace } from '../helpers/databases.js'
+import { DATABASES, POSTGRES_URL, namespacePerTest } from '../helpers/databases.js'
 import { startDemoProcess } from '../helpers/demo-process.js'
 import { eventually, sleep } from '../helpers/eventually.js'
 import { tcpProxy } from '../helpers/tcp-proxy.js'
@@ -10,13 +9,7 @@ import { tempProject } from '../helpers/temp-project.js'
 const postgres = DATABASES.find((db) => db.name === 'postgres')!
 
 describe.skipIf(postgres.unavailable !== undefined)('delivery faults against PostgreSQL', () => {
-  let ns: TestNamespace
-  beforeEach(async () => {
-    ns = await postgres.create()
-  })
-  afterEach(async () => {
-    await ns?.teardown()
-  })
+  const ns = namespacePerTest(postgres)
   const counts = async () => {
     const [row] = await ns.client.query<{ total: string; events: string }>(`SELECT count(*) AS total, count(DISTINCT event_id) AS events FROM ${ns.table}`)
     return { total: Number(row!.total), events: Number(row!.events) }

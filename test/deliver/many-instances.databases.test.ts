@@ -1,7 +1,6 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { client } from '../helpers/browser-like-client.js'
-import { DATABASES } from '../helpers/databases.js'
-import type { TestNamespace } from '../helpers/databases.js'
+import { DATABASES, namespacePerTest } from '../helpers/databases.js'
 import { startDemoProcess } from '../helpers/demo-process.js'
 import { tempProject } from '../helpers/temp-project.js'
 
@@ -10,13 +9,7 @@ const LOGINS_PER_INSTANCE = 60
 
 for (const db of DATABASES.filter((d) => d.name !== 'pglite')) {
   describe.skipIf(db.unavailable !== undefined)(`${INSTANCES} app processes writing to one ${db.name} at once`, () => {
-    let ns: TestNamespace
-    beforeEach(async () => {
-      ns = await db.create()
-    })
-    afterEach(async () => {
-      await ns?.teardown()
-    })
+    const ns = namespacePerTest(db)
 
     it('lose and duplicate nothing: every event is stored exactly once', async () => {
       // Every failed login comes from 127.0.0.1: no address lockout, whose LOCKOUT would add a row.

@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import mysql from 'mysql2/promise'
 import pg from 'pg'
 import { captureEvent } from '../../src/capture/request-facts.js'
@@ -12,7 +12,7 @@ import { queryAudit } from '../../src/review/audit-query.js'
 import { DeliveryError } from '../../src/types.js'
 import type { AuditEventType, Sink } from '../../src/types.js'
 import { auditEvent } from '../helpers/audit-event.js'
-import { DATABASES, MARIADB_URL, POSTGRES_URL } from '../helpers/databases.js'
+import { DATABASES, MARIADB_URL, POSTGRES_URL, namespacePerTest } from '../helpers/databases.js'
 import type { TestNamespace } from '../helpers/databases.js'
 
 const describeEvent = createDescriber()
@@ -44,13 +44,7 @@ DELIMITER ;`,
 
 for (const db of DATABASES) {
   describe.skipIf(db.unavailable !== undefined)(`the logging procedure on ${db.name}`, () => {
-    let ns: TestNamespace
-    beforeEach(async () => {
-      ns = await db.create()
-    })
-    afterEach(async () => {
-      await ns?.teardown()
-    })
+    const ns = namespacePerTest(db)
 
     it('stores every event type through the shipped procedure with the columns the XML implies', async () => {
       const events = TYPES.map((type, i) =>
@@ -111,13 +105,7 @@ for (const db of DATABASES) {
 }
 
 describe.skipIf(DATABASES[1]!.unavailable !== undefined)('the PostgreSQL writer role', () => {
-  let ns: TestNamespace
-  beforeEach(async () => {
-    ns = await DATABASES[1]!.create()
-  })
-  afterEach(async () => {
-    await ns?.teardown()
-  })
+  const ns = namespacePerTest(DATABASES[1]!)
 
   it('may call the procedures and insert, but never UPDATE or DELETE audit rows; the reader may read', async () => {
     const login = ns.id
@@ -148,13 +136,7 @@ describe.skipIf(DATABASES[1]!.unavailable !== undefined)('the PostgreSQL writer 
 })
 
 describe.skipIf(DATABASES[2]!.unavailable !== undefined)('the MariaDB writer role', () => {
-  let ns: TestNamespace
-  beforeEach(async () => {
-    ns = await DATABASES[2]!.create()
-  })
-  afterEach(async () => {
-    await ns?.teardown()
-  })
+  const ns = namespacePerTest(DATABASES[2]!)
 
   it('may call the procedures and insert, but never UPDATE or DELETE audit rows', async () => {
     const user = ns.id
@@ -207,13 +189,7 @@ describe('an unreachable database', () => {
 })
 
 describe.skipIf(DATABASES[2]!.unavailable !== undefined)('MariaDB names as Showcase users write them', () => {
-  let ns: TestNamespace
-  beforeEach(async () => {
-    ns = await DATABASES[2]!.create()
-  })
-  afterEach(async () => {
-    await ns?.teardown()
-  })
+  const ns = namespacePerTest(DATABASES[2]!)
 
   it('calls <database>.securitylogging when that database has it, and the connection database\'s otherwise', async () => {
     // The namespace is its own database: "<id>.securitylogging" names it explicitly.

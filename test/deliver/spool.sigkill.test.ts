@@ -1,9 +1,8 @@
 import { readdirSync } from 'node:fs'
 import path from 'node:path'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { client } from '../helpers/browser-like-client.js'
-import { DATABASES } from '../helpers/databases.js'
-import type { TestNamespace } from '../helpers/databases.js'
+import { DATABASES, namespacePerTest } from '../helpers/databases.js'
 import { startDemoProcess } from '../helpers/demo-process.js'
 import { eventually } from '../helpers/eventually.js'
 import { tempProject } from '../helpers/temp-project.js'
@@ -12,13 +11,7 @@ const postgres = DATABASES.find((db) => db.name === 'postgres')!
 const LOGINS = 25
 
 describe.skipIf(postgres.unavailable !== undefined)('an app process killed with SIGKILL', () => {
-  let ns: TestNamespace
-  beforeEach(async () => {
-    ns = await postgres.create()
-  })
-  afterEach(async () => {
-    await ns?.teardown()
-  })
+  const ns = namespacePerTest(postgres)
 
   it('loses no event it acknowledged: the next process replays its spool, without duplicates', async () => {
     const count = async () => Number((await ns.client.query<{ n: string }>(`SELECT count(*) AS n FROM ${ns.table}`))[0]!.n)

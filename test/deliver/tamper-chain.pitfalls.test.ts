@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { createOutbox } from '../../src/deliver/outbox.js'
 import { createPostgresClient } from '../../src/deliver/postgres/postgres-client.js'
 import type { SqlClient } from '../../src/deliver/sql-client.js'
@@ -7,8 +7,7 @@ import type { Finding } from '../../src/review/verify-chain.js'
 import type { AuditEvent, Sink } from '../../src/types.js'
 import { auditEvent } from '../helpers/audit-event.js'
 import { CHAIN_KEY, chainedSink, checkpointKeys, publicKeyOf } from '../helpers/chain-keys.js'
-import { DATABASES, POSTGRES_URL } from '../helpers/databases.js'
-import type { TestNamespace } from '../helpers/databases.js'
+import { DATABASES, POSTGRES_URL, namespacePerTest } from '../helpers/databases.js'
 import { memoryLogger } from '../helpers/temp-project.js'
 
 const keys = checkpointKeys()
@@ -21,13 +20,7 @@ function outboxFor(sink: Sink, extra: { concurrency?: number; maxBatch?: number 
 
 for (const db of DATABASES.filter((d) => d.name !== 'mariadb')) {
   describe.skipIf(db.unavailable !== undefined)(`the chain on ${db.name} survives the ways delivery really goes`, () => {
-    let ns: TestNamespace
-    beforeEach(async () => {
-      ns = await db.create()
-    })
-    afterEach(async () => {
-      await ns?.teardown()
-    })
+    const ns = namespacePerTest(db)
     const verify = async (): Promise<Finding[]> => {
       const findings: Finding[] = []
       await verifyAudit(ns.client, ns.table, { key: Buffer.from(CHAIN_KEY), publicKey: publicKeyOf(keys.publicPem) }, (f) => findings.push(f))
@@ -120,13 +113,7 @@ CREATE TRIGGER refuse_poison BEFORE INSERT ON securitylog FOR EACH ROW EXECUTE F
 const postgres = DATABASES.find((d) => d.name === 'postgres')!
 
 describe.skipIf(postgres.unavailable !== undefined)('the chain written by the PostgreSQL writer role', () => {
-  let ns: TestNamespace
-  beforeEach(async () => {
-    ns = await postgres.create()
-  })
-  afterEach(async () => {
-    await ns?.teardown()
-  })
+  const ns = namespacePerTest(postgres)
 
   it('needs only INSERT through the procedure: the writer may neither change nor forge links and checkpoints', async () => {
     const login = ns.id

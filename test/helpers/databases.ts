@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import mysql from 'mysql2/promise'
 import pg from 'pg'
+import { afterEach, beforeEach } from 'vitest'
 import { openEmbeddedStore } from '../../src/deliver/pglite/embedded-store.js'
 import { createMariadbClient } from '../../src/deliver/mariadb/mariadb-client.js'
 import { createPostgresClient } from '../../src/deliver/postgres/postgres-client.js'
@@ -187,3 +188,31 @@ const mariadb: TestDatabase = {
 
 /** Every backend; the embedded store always runs, the servers wherever they are reachable. */
 export const DATABASES: readonly TestDatabase[] = [pglite, postgres, mariadb]
+
+/**
+ * A namespace of its own for each test of the enclosing `describe`, torn down after it. The object
+ * stands for the running test's namespace, so tests read `ns.client` as they would their own.
+ */
+export function namespacePerTest(db: TestDatabase): TestNamespace {
+  let current: TestNamespace | undefined
+  beforeEach(async () => {
+    current = await db.create()
+  })
+  afterEach(async () => {
+    await current?.teardown()
+    current = undefined
+  })
+  const now = (): TestNamespace => {
+    if (current === undefined) throw new Error(`no ${db.name} namespace outside a test`)
+    return current
+  }
+  return {
+    get client() { return now().client },
+    get properties() { return now().properties },
+    get proc() { return now().proc },
+    get table() { return now().table },
+    get id() { return now().id },
+    admin: (sql) => now().admin(sql),
+    teardown: () => now().teardown(),
+  }
+}
