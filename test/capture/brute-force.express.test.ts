@@ -1,15 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import express from 'express'
 import { XMLParser } from 'fast-xml-parser'
-import { createDemo } from '../../demo/app.js'
-import type { Demo } from '../../demo/app.js'
 import { attemptKey, createMemoryAttemptStore } from '../../src/capture/attempt-store.js'
 import { createBruteForceGuard } from '../../src/capture/brute-force.js'
 import type { AuditEvent } from '../../src/types.js'
-import { client, listen } from '../helpers/browser-like-client.js'
+import { client } from '../helpers/browser-like-client.js'
 import { eventually } from '../helpers/eventually.js'
-import { memoryLogger, tempProject } from '../helpers/temp-project.js'
-import type { TempProject } from '../helpers/temp-project.js'
+import { startRunningDemo } from '../helpers/running-demo.js'
+import type { RunningDemo } from '../helpers/running-demo.js'
 
 const parser = new XMLParser({ parseTagValue: false })
 
@@ -126,29 +123,23 @@ describe('the brute-force guard on its own', () => {
 })
 
 describe('brute-force blocking in the demo app', () => {
-  let project: TempProject
-  let demo: Demo
-  let server: Awaited<ReturnType<typeof listen>>
+  let running: RunningDemo
   beforeAll(async () => {
-    project = tempProject({ 'security.logging.bruteforce.user.attempts': '3', 'security.logging.bruteforce.ip.attempts': '0', 'security.logging.bruteforce.block': 'true', 'security.logging.bruteforce.block.seconds': '600', 'security.logging.bruteforce.sync.ms': '50' })
-    demo = await createDemo({ express, config: project.config, cwd: project.dir, sessionTimeoutSeconds: 600, logger: memoryLogger() })
-    server = await listen(demo.app)
+    running = await startRunningDemo({ 'security.logging.bruteforce.user.attempts': '3', 'security.logging.bruteforce.ip.attempts': '0', 'security.logging.bruteforce.block': 'true', 'security.logging.bruteforce.block.seconds': '600', 'security.logging.bruteforce.sync.ms': '50' }, { sessionTimeoutSeconds: 600 })
   })
   afterAll(async () => {
-    await server?.close()
-    await demo?.audit.close()
-    project?.remove()
+    await running?.close()
   })
   const rows = async (user: string) => {
-    await demo.audit.flush()
-    return (await demo.audit.query({ user, limit: 100 })).reverse()
+    await running.demo.audit.flush()
+    return (await running.demo.audit.query({ user, limit: 100 })).reverse()
   }
 
   it('refuses a locked-out user with 429, Retry-After and the same plain message whether the user exists or not', async () => {
     const answers = []
     for (const username of ['alice', 'nobody-at-all']) {
-      for (let i = 0; i < 3; i++) expect((await client(server.url).post('/login', { username, password: `wrong-${i}` })).status).toBe(302)
-      const response = await fetch(`${server.url}/login`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ username, password: username === 'alice' ? 'wonderland' : 'x' }) })
+      for (let i = 0; i < 3; i++) expect((await client(running.url).post('/login', { username, password: `wrong-${i}` })).status).toBe(302)
+      const response = await fetch(`${running.url}/login`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ username, password: username === 'alice' ? 'wonderland' : 'x' }) })
       answers.push({ status: response.status, retryAfter: Number(response.headers.get('retry-after')), type: response.headers.get('content-type'), body: await response.text() })
     }
     expect(answers[0]).toEqual({ status: 429, retryAfter: expect.any(Number), type: 'text/plain; charset=utf-8', body: 'Too many failed login attempts. Try again in 10 minutes.' })
@@ -164,28 +155,28 @@ describe('brute-force blocking in the demo app', () => {
   })
 
   it('counts and refuses a name by what was typed, when the guess is part of the name or the name itself', async () => {
-    for (const password of ['smith', 'dora', 'x']) expect((await client(server.url).post('/login', { username: 'dora.smith', password })).status).toBe(302)
-    const refused = await client(server.url).post('/login', { username: 'dora.smith', password: 'dora.smith' })
+    for (const password of ['smith', 'dora', 'x']) expect((await client(running.url).post('/login', { username: 'dora.smith', password })).status).toBe(302)
+    const refused = await client(running.url).post('/login', { username: 'dora.smith', password: 'dora.smith' })
     expect(refused.status).toBe(429)
-    await demo.audit.flush()
+    await running.demo.audit.flush()
     const lockout = await eventually(async () => {
-      const [row] = (await demo.audit.query({ types: ['LOCKOUT'], limit: 100 })).filter((r) => r.username === 'dora.smith')
+      const [row] = (await running.demo.audit.query({ types: ['LOCKOUT'], limit: 100 })).filter((r) => r.username === 'dora.smith')
       if (!row) throw new Error('no LOCKOUT for dora.smith yet')
       return row
     })
     expect(parser.parse(lockout.data).data).toMatchObject({ Scope: 'user', UserName: 'dora.smith', Attempts: '3' })
     // What was stored of each attempt is still scrubbed of its password.
-    const failures = (await demo.audit.query({ types: ['LOGINERROR'], limit: 100 })).filter((r) => r.username.includes('[redacted]')).map((r) => r.username).sort()
+    const failures = (await running.demo.audit.query({ types: ['LOGINERROR'], limit: 100 })).filter((r) => r.username.includes('[redacted]')).map((r) => r.username).sort()
     expect(failures).toEqual(['[redacted]', '[redacted].smith', 'dora.[redacted]'])
   })
 
   it('marks a successful login that ends a run of failures with PriorFailures, and only then', async () => {
-    const browser = client(server.url)
+    const browser = client(running.url)
     await browser.post('/login', { username: 'admin', password: 'nope' })
     await browser.post('/login', { username: 'admin', password: 'nope again' })
     expect((await browser.post('/login', { username: 'admin', password: 'change-me' })).location).toBe('/')
     await browser.post('/logout')
-    expect((await client(server.url).post('/login', { username: 'admin', password: 'change-me' })).location).toBe('/')
+    expect((await client(running.url).post('/login', { username: 'admin', password: 'change-me' })).location).toBe('/')
     const logins = (await rows('admin')).filter((r) => r.type === 'LOGIN').map((r) => parser.parse(r.data).data.PriorFailures)
     expect(logins).toEqual(['2', undefined])
   })
