@@ -1,7 +1,7 @@
 import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs'
 import path from 'node:path'
 import { processStamp } from '../deliver/process-alive.js'
-import { takeOverOrphans } from '../deliver/orphan-files.js'
+import { removeOrphans, takeOverOrphans } from '../deliver/orphan-files.js'
 import type { LedgerEntry } from './session-ledger.js'
 import type { LedgerAdd } from './session-ledger-rows.js'
 import type { SessionSeal } from './session-seal.js'
@@ -45,6 +45,12 @@ export interface SessionLedgerJournal {
 
 /** `ledger-<pid>.<process stamp>-<time and random>.ndjson` */
 const FILE = /^ledger-(\d+)\.(\d+)-(\d+)\.ndjson$/
+/**
+ * A journal's rewrite by {@link SessionLedgerJournal.clear}, before its rename over the journal. One its
+ * owner left (killed before the rename, or the rename refused) holds nothing the journal does not: the
+ * journal is whole until the rename replaces it, and no rewrite is left once it has.
+ */
+const REWRITE = /^ledger-(\d+)\.(\d+)-(\d+)\.ndjson\.next$/
 
 /**
  * Opens this process's ledger journal in `dir` (the spool directory), taking over the journals of dead
@@ -65,6 +71,7 @@ export function openLedgerJournal(dir: string, seal: SessionSeal, warn: (message
     end += writeSync(fd, text)
   }
 
+  removeOrphans(dir, REWRITE, file)
   takeOverOrphans(dir, FILE, file, (claimed) => {
     const text = readFileSync(claimed, 'utf8')
     // Only whole lines: the last one may have been cut short by a kill.

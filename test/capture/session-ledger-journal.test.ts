@@ -102,6 +102,37 @@ describe('the session ledger journal', () => {
     journal.close()
   })
 
+  it('takes over the journal of a process killed while clear() rewrote it, and leaves no rewrite behind', () => {
+    const writer = openLedgerJournal(dir, seal)
+    writer.append([add('a')], [])
+    const through = writer.position()
+    writer.append([add('b')], ['hash-a'])
+    writer.close()
+    const [left] = readdirSync(dir)
+    const orphan = path.join(dir, left!.replace(`ledger-${process.pid}.`, `ledger-${DEAD_PID}.`))
+    writeFileSync(orphan, readFileSync(path.join(dir, left!)))
+    rmSync(path.join(dir, left!))
+    // clear(through) was writing what follows `through` to `<file>.next` when the kill came, before its rename.
+    writeFileSync(`${orphan}.next`, readFileSync(orphan).subarray(through, through + 20))
+    const journal = openLedgerJournal(dir, seal)
+    const { adds, removals } = journal.backlog()
+    expect([...adds.keys()]).toEqual(['hash-b'])
+    expect([...removals.keys()]).toEqual(['hash-a'])
+    expect(readdirSync(dir)).toHaveLength(1)
+    journal.close()
+  })
+
+  it('leaves the rewrite of a live journal alone', () => {
+    const other = openLedgerJournal(dir, seal)
+    other.append([add('a')], [])
+    const [own] = readdirSync(dir)
+    writeFileSync(path.join(dir, `${own}.next`), '')
+    const journal = openLedgerJournal(dir, seal)
+    expect(readdirSync(dir)).toContain(`${own}.next`)
+    journal.close()
+    other.close()
+  })
+
   it('takes over a journal named with this process id but left by an earlier process (pid 1 in a restarted container)', () => {
     writeFileSync(path.join(dir, `ledger-${process.pid}.${processStamp() - 60_000}-1.ndjson`), `A ${JSON.stringify({ sealed: seal.seal('store-id-x'), entry: entry('x'), replace: true })}\n`)
     const journal = openLedgerJournal(dir, seal)
