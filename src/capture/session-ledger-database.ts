@@ -189,7 +189,7 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
    * process left, or ones a failed write left to the journal. The next write reads them back.
    */
   let aheadTo = journal && journal.size() > 0 ? journal.position() : -1
-  /** Reads of the journal that failed in a row (a file past Node's string limit, say): they back off. */
+  /** Reads of the journal that failed in a row (a disk error, say): they back off. */
   let unreadTries = 0
   const disarm = (): void => {
     clearTimeout(timer)

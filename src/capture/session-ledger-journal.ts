@@ -1,7 +1,8 @@
-import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs'
+import { closeSync, fstatSync, ftruncateSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs'
 import path from 'node:path'
 import { processStamp } from '../deliver/process-alive.js'
 import { removeOrphans, takeOverOrphans } from '../deliver/orphan-files.js'
+import { copyBytes, countLines, forEachLine, READ_BYTES, readWholeLines } from '../deliver/file-lines.js'
 import type { LedgerEntry } from './session-ledger.js'
 import type { LedgerAdd } from './session-ledger-rows.js'
 import type { SessionSeal } from './session-seal.js'
@@ -55,9 +56,10 @@ const REWRITE = /^ledger-(\d+)\.(\d+)-(\d+)\.ndjson\.next$/
 /**
  * Opens this process's ledger journal in `dir` (the spool directory), taking over the journals of dead
  * processes. `warn` hears of lines that cannot be read back (cut short by a kill, or sealed under
- * another key).
+ * another key). Files are read `readBytes` at a time (tests make it small), so that a journal that an
+ * outage grew past what one string or buffer can hold is read back all the same.
  */
-export function openLedgerJournal(dir: string, seal: SessionSeal, warn: (message: string) => void = () => {}): SessionLedgerJournal {
+export function openLedgerJournal(dir: string, seal: SessionSeal, warn: (message: string) => void = () => {}, readBytes = READ_BYTES): SessionLedgerJournal {
   mkdirSync(dir, { recursive: true })
   // Time and a random part: two instances in one process get files of their own.
   const file = path.join(dir, `ledger-${process.pid}.${processStamp()}-${Date.now()}${Math.floor(Math.random() * 1e6)}.ndjson`)
@@ -66,19 +68,24 @@ export function openLedgerJournal(dir: string, seal: SessionSeal, warn: (message
   /** Positions count every byte appended since the journal opened; the file holds those from `start` on. */
   let start = 0
   let end = 0
+  const closedError = (): Error => new Error(`authtrail: the session ledger journal ${file} is closed`)
   const write = (text: string): void => {
-    if (fd < 0) throw new Error(`authtrail: the session ledger journal ${file} is closed`)
+    if (fd < 0) throw closedError()
     end += writeSync(fd, text)
   }
 
   removeOrphans(dir, REWRITE, file)
   takeOverOrphans(dir, FILE, file, (claimed) => {
-    const text = readFileSync(claimed, 'utf8')
-    // Only whole lines: the last one may have been cut short by a kill.
-    const whole = text.slice(0, text.lastIndexOf('\n') + 1)
-    if (whole !== '') {
-      write(whole)
-      lines += whole.split('\n').length - 1
+    const orphan = openSync(claimed, 'r')
+    try {
+      // Only whole lines: the last one may have been cut short by a kill.
+      const { skipped } = readWholeLines(orphan, 0, fstatSync(orphan).size, (whole) => {
+        end += writeSync(fd, whole)
+        lines += countLines(whole)
+      }, readBytes)
+      if (skipped > 0) warn(`${skipped} lines of the session ledger journal ${claimed} were too long to be journal lines, and were skipped`)
+    } finally {
+      closeSync(orphan)
     }
   })
 
@@ -97,16 +104,16 @@ export function openLedgerJournal(dir: string, seal: SessionSeal, warn: (message
       const removals = new Map<string, LedgerEntry | undefined>()
       const through = Math.min(Math.max(upTo, start), end)
       if (lines === 0 || through === start) return { adds, removals, through }
+      if (fd < 0) throw closedError()
       let unreadable = 0
-      const text = readFileSync(file).subarray(0, through - start).toString('utf8')
-      for (const line of text.split('\n')) {
+      const read = forEachLine(fd, 0, through - start, (line) => {
         try {
           if (line.startsWith('A ')) {
             const { sealed, entry, replace } = JSON.parse(line.slice(2)) as { sealed: string; entry: LedgerEntry; replace: boolean }
             const key = entry.auditSessionId
             const earlier = adds.get(key)
             // As in the table: an adoption never overrides a login.
-            if (earlier?.replace && !replace) continue
+            if (earlier?.replace && !replace) return
             adds.set(key, { sessionId: seal.unseal(sealed), sealed, entry, replace })
             removals.delete(key)
           } else if (line.startsWith('R ')) {
@@ -117,7 +124,9 @@ export function openLedgerJournal(dir: string, seal: SessionSeal, warn: (message
         } catch {
           unreadable++
         }
-      }
+      }, readBytes)
+      // Past the last whole line lies one that a write cut short (a full disk took only part of it).
+      unreadable += read.skipped + (read.end < through - start ? 1 : 0)
       if (unreadable > 0) warn(`${unreadable} lines of the session ledger journal ${file} could not be read back (cut short, or sealed under another session key) and were skipped`)
       return { adds, removals, through }
     },
@@ -132,9 +141,14 @@ export function openLedgerJournal(dir: string, seal: SessionSeal, warn: (message
       }
       // What was journaled while the rows were being written stays; renamed into place, so that a
       // kill half-way leaves either the old journal or the new one.
-      const rest = readFileSync(file).subarray(through - start)
       const next = `${file}.next`
-      writeFileSync(next, rest, { mode: 0o600 })
+      const out = openSync(next, 'w', 0o600)
+      let kept: number
+      try {
+        kept = copyBytes(fd, through - start, end - start, out, readBytes)
+      } finally {
+        closeSync(out)
+      }
       closeSync(fd)
       try {
         renameSync(next, file)
@@ -143,7 +157,7 @@ export function openLedgerJournal(dir: string, seal: SessionSeal, warn: (message
         fd = openSync(file, 'a+', 0o600)
       }
       start = through
-      lines = rest.toString('utf8').split('\n').length - 1
+      lines = kept
     },
     size: () => lines,
     close() {

@@ -1,4 +1,5 @@
-import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { constants } from 'node:buffer'
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -131,6 +132,66 @@ describe('the session ledger journal', () => {
     expect(readdirSync(dir)).toContain(`${own}.next`)
     journal.close()
     other.close()
+  })
+
+  /** A dead process's journal holding `text`, as the next process finds it. */
+  const orphanHolding = (text: string | Buffer): string => {
+    const orphan = path.join(dir, `ledger-${DEAD_PID}.${processStamp()}-1.ndjson`)
+    writeFileSync(orphan, text)
+    return orphan
+  }
+  const addLine = (id: string, username = 'alice'): string => `A ${JSON.stringify({ sealed: seal.seal(`store-id-${id}`), entry: { ...entry(id), user: { username, userId: '7', profile: {} } }, replace: true })}\n`
+
+  it('takes over a journal longer than the longest string V8 makes, skipping a run of NUL bytes longer than any line', () => {
+    // A hole in a sparse file reads as NUL bytes, as a power loss can leave where a file grew: past the
+    // string limit without writing 512 MiB to the disk.
+    const orphan = orphanHolding(addLine('before'))
+    truncateSync(orphan, constants.MAX_STRING_LENGTH + (1 << 20))
+    appendFileSync(orphan, `\n${addLine('after')}R "hash-before"\n`)
+    const warnings: string[] = []
+    const journal = openLedgerJournal(dir, seal, (m) => warnings.push(m))
+    const { adds, removals } = journal.backlog()
+    expect([...adds.keys()]).toEqual(['hash-after'])
+    expect([...removals.keys()]).toEqual(['hash-before'])
+    expect(warnings.join('\n')).toMatch(/1 lines .* were too long to be journal lines/)
+    journal.close()
+  })
+
+  it('reads back lines, and characters of several bytes, that span its reads, and skips the last line a kill cut short', () => {
+    // Two, three and four bytes a character: with reads of 1 to 7 bytes, each falls across a read somewhere.
+    const names = ['Jörg', '山田太郎', 'renard 🦊']
+    const whole = names.map((name, i) => addLine(`u${i}`, name)).join('')
+    const cut = Buffer.from(addLine('cut', '山田'))
+    for (const readBytes of [1, 2, 3, 5, 7]) {
+      // Cut inside the three bytes of 山.
+      const orphan = orphanHolding(Buffer.concat([Buffer.from(whole), cut.subarray(0, cut.indexOf('山') + 1)]))
+      const warnings: string[] = []
+      const journal = openLedgerJournal(dir, seal, (m) => warnings.push(m), readBytes)
+      expect(readdirSync(dir)).not.toContain(path.basename(orphan))
+      expect(journal.size()).toBe(3)
+      const { adds } = journal.backlog()
+      expect([...adds.values()].map((a) => a.entry.user.username)).toEqual(names)
+      expect(warnings).toEqual([])
+      journal.close()
+      for (const name of readdirSync(dir)) rmSync(path.join(dir, name))
+    }
+  })
+
+  it('keeps what was journaled after the backlog it clears when it copies it in small reads', () => {
+    const journal = openLedgerJournal(dir, seal, () => {}, 5)
+    journal.append([add('a')], [])
+    const through = journal.position()
+    journal.append([{ ...add('b'), entry: { ...entry('b'), user: { username: '山田', userId: '8', profile: {} } } }], ['hash-a'])
+    journal.clear(through)
+    expect(journal.size()).toBe(2)
+    journal.append([add('c')], [])
+    const rest = journal.backlog()
+    expect([...rest.adds.keys()]).toEqual(['hash-b', 'hash-c'])
+    expect(rest.adds.get('hash-b')?.entry.user.username).toBe('山田')
+    expect([...rest.removals.keys()]).toEqual(['hash-a'])
+    journal.clear(rest.through)
+    expect(journal.size()).toBe(0)
+    journal.close()
   })
 
   it('takes over a journal named with this process id but left by an earlier process (pid 1 in a restarted container)', () => {
