@@ -361,14 +361,25 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
       if (unreachable !== undefined) throw unreachable
       // Removals first: a login that came after its session's removal then stays.
       const removed = new Map<string, LedgerEntry>()
-      const hashes = [...cancelled.keys()]
-      for (let i = 0; i < hashes.length; i += ADD_BATCH) for (const [hashed, entry] of await deleteRows(hashes.slice(i, i + ADD_BATCH))) removed.set(hashed, entry)
-      // Told now, with the rows they removed: a failure of the inserts below must not lose what was deleted.
-      for (const [sessionId, waiters] of removing) {
+      const waitingOn = new Map([...removalHashes].map(([sessionId, hashed]) => [hashed, sessionId]))
+      const tell = (sessionId: string): void => {
         const hashed = removalHashes.get(sessionId)!
         deleted.add(sessionId)
-        for (const resolve of waiters) resolve(removed.get(hashed) ?? cancelled.get(hashed))
+        for (const resolve of removing.get(sessionId)!) resolve(removed.get(hashed) ?? cancelled.get(hashed))
       }
+      const hashes = [...cancelled.keys()]
+      for (let i = 0; i < hashes.length; i += ADD_BATCH) {
+        const part = hashes.slice(i, i + ADD_BATCH)
+        for (const [hashed, entry] of await deleteRows(part)) removed.set(hashed, entry)
+        // Told after each statement, with the rows it removed: if a later one (or an insert below) fails,
+        // the retry finds these rows gone, and their sessions' SESSIONEND would go without its entry.
+        for (const hashed of part) {
+          const sessionId = waitingOn.get(hashed)
+          if (sessionId !== undefined) tell(sessionId)
+        }
+      }
+      // A removal the journal's replay folded into a later login of its session had no row to delete.
+      for (const sessionId of removing.keys()) if (!deleted.has(sessionId)) tell(sessionId)
       // Adoptions first: a login queued in the same batch then overwrites what an adoption kept.
       // In statements of ADD_BATCH rows: after an outage the backlog may be many thousands of sessions,
       // and a statement that fails then costs one statement's work, not the whole backlog's.
