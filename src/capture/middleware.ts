@@ -263,9 +263,8 @@ export function createCapture(options: CaptureOptions): Capture {
           if ((user === undefined || user === null) && !signedIn) return () => {}
           const event = captureEvent('LOGOUT', req, hashSessionId(req.sessionID ?? ''), userFacts(user), limits)
           const done = watch.loggingOut(req)
-          return () => {
-            done()
-            record(event)
+          return (err) => {
+            if (done(Boolean(err))) record(event)
           }
         },
         failure(request, strategyName, strategy: StrategyLike, outcome) {

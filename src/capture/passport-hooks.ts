@@ -52,8 +52,11 @@ export interface PassportHandlers {
    * the login after all (strict mode): passport's session data is removed and the error is passed on.
    */
   login(req: unknown, user: unknown): Error | undefined
-  /** Before passport logs out, with the session still in place; returns a function to call once logout succeeded. */
-  logout(req: unknown): () => void
+  /**
+   * Before passport logs out, with the session still in place; returns a function to call with passport's
+   * outcome, an error included: a failed logout may still have signed the user out.
+   */
+  logout(req: unknown): (err: unknown) => void
   /**
    * A strategy rejected credentials (`fail`) or could not check them (`error`). A chain of strategies
    * (`passport.authenticate(['a', 'b'])`) reports one failure, once all of them have failed.
@@ -138,7 +141,7 @@ export function hookPassport(passport: PassportLike, handlers: PassportHandlers,
     }
   }
   const beforeLogin = guard(handlers.beforeLogin)
-  const logout = (req: unknown): (() => void) => {
+  const logout = (req: unknown): ((err: unknown) => void) => {
     if (!active) return () => {}
     try {
       return guard(handlers.logout(req))
@@ -179,7 +182,7 @@ export function hookPassport(passport: PassportLike, handlers: PassportHandlers,
     }
     const done = logout(req)
     return originalLogOut.call(this, req, options, function (err?: unknown) {
-      if (!err) done()
+      done(err)
       cb?.(err)
     })
   }

@@ -32,8 +32,12 @@ export interface SessionWatch {
   /** A login on this request: the old session (if authenticated) ends as replaced, the new one is watched. */
   beforeLogin(req: WatchedRequest): void
   loggedIn(req: WatchedRequest, facts: { user: UserFacts; auditSessionId: string; ip: string; userAgent: string }): void
-  /** A logout is about to happen on this request: its session ends as LOGOUT, not as anything else. */
-  loggingOut(req: WatchedRequest): () => void
+  /**
+   * A logout is about to happen on this request: its session ends as LOGOUT, not as anything else. The
+   * function returned takes whether passport reported an error, and tells whether the user is out: when
+   * not, the session is watched again as before.
+   */
+  loggingOut(req: WatchedRequest): (failed: boolean) => boolean
   /** An authenticated request: adopts a session this process has not seen (started elsewhere or earlier). */
   seen(req: WatchedRequest, facts: () => { user: UserFacts; auditSessionId: string; ip: string; userAgent: string }): void
   /** Every request with a session: notices a cookie whose session the store no longer had. */
@@ -105,6 +109,11 @@ export function createSessionWatch(options: SessionWatchOptions): SessionWatch {
     endedHere.set(sessionId, Date.now())
   }
   const checking = new Set<string>()
+  /**
+   * Sessions whose logout failed before the store lost their user, by the ledger entry the logout took
+   * out, until it is back: an end meanwhile (a new login over it) reports it from there.
+   */
+  const restoring = new Map<string, Promise<LedgerEntry | undefined>>()
 
   const failed = (what: string) => (err: unknown) => warn(`ledger:${what}`, `could not ${what} in the session ledger ${ledger.description}: ${(err as Error).message}; timeouts of these sessions may be missed`)
 
@@ -158,7 +167,11 @@ export function createSessionWatch(options: SessionWatchOptions): SessionWatch {
     known.delete(sessionId)
     endHere(sessionId)
     const time = Date.now()
-    ledger.remove(sessionId).then((entry) => entry && sessionEnd(entry, time, reason), failed('remove a session'))
+    const held = restoring.get(sessionId)
+    ledger
+      .remove(sessionId)
+      .then(async (entry) => entry ?? (await held))
+      .then((entry) => entry && sessionEnd(entry, time, reason), failed('remove a session'))
   }
 
   return {
@@ -171,12 +184,40 @@ export function createSessionWatch(options: SessionWatchOptions): SessionWatch {
     },
     loggingOut(req) {
       const sessionId = req.sessionID
-      if (sessionId === undefined) return () => {}
+      if (sessionId === undefined) return () => true
+      // Unwatched at once, not once passport answers: a sweep or a poll meanwhile must find it ended.
+      const expiry = known.get(sessionId)
       loggingOut.add(sessionId)
       known.delete(sessionId)
       endHere(sessionId)
-      ledger.remove(sessionId).catch(failed('remove a session'))
-      return () => loggingOut.delete(sessionId)
+      const removed = ledger.remove(sessionId)
+      removed.catch(failed('remove a session'))
+      return (error) => {
+        // passport saves the session without its user, then regenerates it, which destroys the old one
+        // in the store (seen by the destroy hook) and gives the request a new id even when destroy
+        // fails. Either sign means the save went through: the store no longer has the user. The id
+        // covers a store authtrail has not hooked (a logout route mounted before its middleware).
+        const regenerated = !loggingOut.delete(sessionId) || req.sessionID !== sessionId
+        if (!error || regenerated) return true
+        // The save failed: the store still holds the session with its user, who can go on using it.
+        endedHere.delete(sessionId)
+        if (expiry !== undefined) known.set(sessionId, expiry)
+        // The entry as it was (login time, absolute expiry), unless the session ended here meanwhile.
+        const earlier = restoring.get(sessionId)
+        const back = removed.then(
+          (entry) => entry ?? earlier,
+          () => earlier,
+        )
+        restoring.set(sessionId, back)
+        back
+          .then((entry) => {
+            if (restoring.get(sessionId) === back) restoring.delete(sessionId)
+            if (entry && !endedHere.has(sessionId)) return ledger.add(sessionId, entry, true)
+            return undefined
+          })
+          .catch(failed('put back a session whose logout failed'))
+        return false
+      }
     },
     seen(req, facts) {
       const sessionId = req.sessionID
