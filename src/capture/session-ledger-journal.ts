@@ -47,11 +47,12 @@ export interface SessionLedgerJournal {
 /** `ledger-<pid>.<process stamp>-<time and random>.ndjson` */
 const FILE = /^ledger-(\d+)\.(\d+)-(\d+)\.ndjson$/
 /**
- * A journal's rewrite by {@link SessionLedgerJournal.clear}, before its rename over the journal. One its
- * owner left (killed before the rename, or the rename refused) holds nothing the journal does not: the
- * journal is whole until the rename replaces it, and no rewrite is left once it has.
+ * A journal's copy that its owner left, which holds nothing other files do not: a rewrite by
+ * {@link SessionLedgerJournal.clear} before its rename over the journal (which is whole until the
+ * rename replaces it), or a new journal being filled with the journals it takes over (which are removed
+ * only once it is in place).
  */
-const REWRITE = /^ledger-(\d+)\.(\d+)-(\d+)\.ndjson\.next$/
+const COPY = /^ledger-(\d+)\.(\d+)-(\d+)\.ndjson\.(?:next|taking)$/
 
 /**
  * Opens this process's ledger journal in `dir` (the spool directory), taking over the journals of dead
@@ -63,7 +64,11 @@ export function openLedgerJournal(dir: string, seal: SessionSeal, warn: (message
   mkdirSync(dir, { recursive: true })
   // Time and a random part: two instances in one process get files of their own.
   const file = path.join(dir, `ledger-${process.pid}.${processStamp()}-${Date.now()}${Math.floor(Math.random() * 1e6)}.ndjson`)
-  let fd = openSync(file, 'a+', 0o600)
+  // Filled under another name with the journals it takes over, and renamed into place once they are all
+  // in: a process killed half-way leaves those journals whole for the next one, and no copy of part of
+  // them that would replay after them, bringing back a session they went on to remove.
+  const taking = `${file}.taking`
+  let fd = openSync(taking, 'a+', 0o600)
   let lines = 0
   /** Positions count every byte appended since the journal opened; the file holds those from `start` on. */
   let start = 0
@@ -74,7 +79,7 @@ export function openLedgerJournal(dir: string, seal: SessionSeal, warn: (message
     end += writeSync(fd, text)
   }
 
-  removeOrphans(dir, REWRITE, file)
+  removeOrphans(dir, COPY, file)
   takeOverOrphans(dir, FILE, file, (claimed) => {
     const orphan = openSync(claimed, 'r')
     try {
@@ -87,7 +92,7 @@ export function openLedgerJournal(dir: string, seal: SessionSeal, warn: (message
     } finally {
       closeSync(orphan)
     }
-  })
+  }, () => renameSync(taking, file))
 
   return {
     append(adds, removals) {

@@ -123,6 +123,20 @@ describe('the session ledger journal', () => {
     journal.close()
   })
 
+  it('takes over, whole, the journal that a process killed while taking it over had claimed, and not its partial copy', () => {
+    // The journal that a dead process left logged a session in, then out, and logged another in.
+    const claim = path.join(dir, `ledger-${DEAD_PID}.${processStamp()}-1.ndjson.claimed-${DEAD_PID + 1}.1700000000000`)
+    writeFileSync(claim, `${addLine('out')}R "hash-out"\n${addLine('in')}`)
+    // Its claimer had copied only the first line into its own new journal when it was killed.
+    writeFileSync(path.join(dir, `ledger-${DEAD_PID + 1}.1700000000000-2.ndjson.taking`), addLine('out'))
+    const journal = openLedgerJournal(dir, seal)
+    const { adds, removals } = journal.backlog()
+    expect([...adds.keys()]).toEqual(['hash-in'])
+    expect([...removals.keys()]).toEqual(['hash-out'])
+    expect(readdirSync(dir)).toHaveLength(1)
+    journal.close()
+  })
+
   it('leaves the rewrite of a live journal alone', () => {
     const other = openLedgerJournal(dir, seal)
     other.append([add('a')], [])

@@ -58,6 +58,25 @@ describe('the write-ahead spool', () => {
     spool.close()
   })
 
+  it('recovers a dead process\'s file that another process claimed and was killed before it was done with', () => {
+    const lost = auditEvent('LOGINERROR')
+    // Claimed by a process now gone: renamed by its claim, and neither copied whole nor removed.
+    writeFileSync(path.join(dir, `spool-${DEAD_PID}-1.ndjson.claimed-${DEAD_PID + 1}.1700000000000`), `E ${JSON.stringify(lost)}\n`)
+    const spool = openSpool(dir)
+    expect(spool.recover().map(([e]) => e.id)).toEqual([lost.id])
+    expect(readdirSync(dir)).toHaveLength(1)
+    spool.close()
+  })
+
+  it('leaves the claims of a live process alone', () => {
+    const claim = `spool-${DEAD_PID}-1.ndjson.claimed-${process.ppid}`
+    writeFileSync(path.join(dir, claim), `E ${JSON.stringify(auditEvent('LOGIN'))}\n`)
+    const spool = openSpool(dir)
+    expect(spool.recover()).toEqual([])
+    expect(readdirSync(dir)).toContain(claim)
+    spool.close()
+  })
+
   it('leaves the files of live processes alone', () => {
     const live = path.join(dir, `spool-${process.ppid}-1.ndjson`)
     writeFileSync(live, `E ${JSON.stringify(auditEvent('LOGIN'))}\n`)
