@@ -252,10 +252,10 @@ async function start(options: AuthtrailOptions, config: AuthtrailConfig, deliver
     closeGap()
     return true
   }
-  function replay(recovered: ReturnType<Spool['recover']>): void {
-    if (recovered.length === 0) return
-    logger.info(`replaying ${recovered.length} events that a process now gone spooled but did not see stored`)
-    for (const [event, position] of recovered) outbox.enqueue(event, position)
+  function replay(): void {
+    // Beyond what the outbox holds in memory, each is only counted, and read back from the spool later.
+    const replayed = spool.recover((event, position) => outbox.enqueue(event, position))
+    if (replayed > 0) logger.info(`replaying ${replayed} events that a process now gone spooled but did not see stored`)
   }
   const warned = new Set<string>()
   const bruteforce = config.bruteforce.userAttempts > 0 || config.bruteforce.ipAttempts > 0
@@ -286,14 +286,14 @@ async function start(options: AuthtrailOptions, config: AuthtrailConfig, deliver
     sessionCookieName: config.session.cookie,
     absoluteSessionMs: config.session.absoluteMs,
     // An instance killed with events in its spool: a live one takes them over (its own restart may never come).
-    onSweepTick: () => replay(spool.recover()),
+    onSweepTick: replay,
   })
   logger.info(`recording LOGIN, LOGINERROR, LOGOUT, SESSIONTIMEOUT, SESSIONEND, LOCKOUT and AUDIT_ACCESS to ${delivery.sink.description}`)
   const adminPage = mountAdminPage(options, { capture, source: delivery.database, key, record: (event) => void record(event), logger })
   const middleware: Authtrail['middleware'] = adminPage
     ? (req, res, next) => capture.middleware(req, res, (err) => (err === undefined ? adminPage(req, res, next) : next(err)))
     : capture.middleware
-  replay(spool.recover())
+  replay()
 
   let closing: Promise<void> | undefined
   return {

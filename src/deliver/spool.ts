@@ -1,7 +1,8 @@
-import { closeSync, fdatasyncSync, mkdirSync, openSync, readFileSync, readSync, statSync, unlinkSync, writeSync } from 'node:fs'
+import { closeSync, fdatasyncSync, fstatSync, mkdirSync, openSync, readSync, statSync, unlinkSync, writeSync } from 'node:fs'
 import path from 'node:path'
 import type { AuditEvent } from '../types.js'
 import { eventJson } from './event-json.js'
+import { forEachLine } from './file-lines.js'
 import { processStamp } from './process-alive.js'
 import { takeOverOrphans } from './orphan-files.js'
 
@@ -29,10 +30,11 @@ export interface Spool {
   /** Marks events as stored; a file whose events are all stored is replaced by a fresh one past `rotateBytes`. */
   done(ids: readonly string[]): void
   /**
-   * Events that processes now gone left undone, taken over by this spool (appended to its own file),
-   * each with its position there (see {@link Spool.readFrom}).
+   * Takes over the events that processes now gone left undone: appends each to this spool's own file
+   * and hands it to `take` with its position there (see {@link Spool.readFrom}), one at a time, so that
+   * a backlog larger than memory can be spilled as it comes. Returns how many were taken.
    */
-  recover(): Array<readonly [event: AuditEvent, position: number]>
+  recover(take: (event: AuditEvent, position: number) => void): number
   /** Events appended and not yet done, and the size of the current file. */
   stats(): { readonly pending: number; readonly bytes: number }
   close(): void
@@ -42,22 +44,44 @@ export interface Spool {
 const FILE = /^spool-(\d+)(?:\.(\d+))?-(\d+)\.ndjson$/
 
 
-/** Reads a spool file: the events it holds that were never marked done, in order. */
-export function readSpoolFile(file: string): AuditEvent[] {
-  const events = new Map<string, AuditEvent>()
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
-    if (line.startsWith('E ')) {
-      try {
-        const event = JSON.parse(line.slice(2)) as AuditEvent
-        events.set(event.id, event)
-      } catch {
-        // A line cut short by a kill mid-write: the event was never acknowledged to anyone.
+/**
+ * Hands `take` the events of a spool file that were never marked done, in order. An outage can grow a
+ * spool past what one string holds, and its events past what the heap holds: the file is read in
+ * pieces, twice, and only the ids of undone events are kept in between.
+ */
+export function forEachUndoneEvent(file: string, take: (event: AuditEvent) => void): void {
+  const fd = openSync(file, 'r')
+  try {
+    const size = fstatSync(fd).size
+    const undone = new Set<string>()
+    // Whole lines only: one cut short by a kill mid-write was never acknowledged to anyone.
+    forEachLine(fd, 0, size, (line) => {
+      if (line.startsWith('E ')) {
+        const event = parseEvent(line)
+        if (event) undone.add(event.id)
+      } else if (line.startsWith('A ')) {
+        for (const id of line.slice(2).split(',')) undone.delete(id)
       }
-    } else if (line.startsWith('A ')) {
-      for (const id of line.slice(2).split(',')) events.delete(id)
-    }
+    })
+    if (undone.size === 0) return
+    forEachLine(fd, 0, size, (line) => {
+      if (!line.startsWith('E ')) return
+      const event = parseEvent(line)
+      // A replay copies events again; the first copy stands for all.
+      if (event && undone.delete(event.id)) take(event)
+    })
+  } finally {
+    closeSync(fd)
   }
-  return [...events.values()]
+}
+
+/** The event of an `E` line; undefined for one that is not JSON (cut short, or written over by a crash). */
+function parseEvent(line: string): AuditEvent | undefined {
+  try {
+    return JSON.parse(line.slice(2)) as AuditEvent
+  } catch {
+    return undefined
+  }
 }
 
 /**
@@ -122,17 +146,18 @@ export function openSpool(dir: string, rotateBytes = 1 << 20): Spool {
         openFile()
       }
     },
-    recover() {
-      const recovered: Array<readonly [AuditEvent, number]> = []
+    recover(take) {
+      let taken = 0
       takeOverOrphans(dir, FILE, file, (claimed) => {
-        for (const event of readSpoolFile(claimed)) {
+        forEachUndoneEvent(claimed, (event) => {
           const position = bytes
           write(`E ${JSON.stringify(event)}\n`)
           pending.add(event.id)
-          recovered.push([event, position])
-        }
+          taken++
+          take(event, position)
+        })
       })
-      return recovered
+      return taken
     },
     stats() {
       return { pending: pending.size, bytes: fd < 0 ? 0 : statSync(file).size }

@@ -6,6 +6,7 @@ import { acquireLock, LOCK_FILE, readLockHolder } from '../../src/deliver/pglite
 import { processStamp } from '../../src/deliver/process-alive.js'
 import { openSpool } from '../../src/deliver/spool.js'
 import { auditEvent } from '../helpers/audit-event.js'
+import { recoveredIds } from '../helpers/spool.js'
 
 // A container restarted with its volume runs as pid 1 again: what its killed predecessor left carries
 // the same pid, and must not be taken for this process's own.
@@ -21,7 +22,7 @@ describe('files left by an earlier process with this process id', () => {
     writeFileSync(path.join(dir, `spool-${process.pid}.${processStamp() - 60_000}-1.ndjson`), `E ${JSON.stringify(a)}\n`)
     writeFileSync(path.join(dir, `spool-${process.pid}-2.ndjson`), `E ${JSON.stringify(b)}\n`)
     const spool = openSpool(dir)
-    expect(spool.recover().map(([event]) => event.id).sort()).toEqual([a!.id, b!.id].sort())
+    expect(recoveredIds(spool).sort()).toEqual([a!.id, b!.id].sort())
     spool.close()
   })
 
@@ -29,7 +30,7 @@ describe('files left by an earlier process with this process id', () => {
     const other = openSpool(dir)
     other.append(auditEvent('LOGIN'))
     const spool = openSpool(dir)
-    expect(spool.recover()).toEqual([])
+    expect(recoveredIds(spool)).toEqual([])
     expect(other.stats().pending).toBe(1)
     spool.close()
     other.close()

@@ -1,16 +1,24 @@
-import { appendFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { constants } from 'node:buffer'
+import { appendFileSync, mkdtempSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { openSpool, readSpoolFile } from '../../src/deliver/spool.js'
+import { forEachUndoneEvent, openSpool } from '../../src/deliver/spool.js'
 import { createOutbox } from '../../src/deliver/outbox.js'
 import type { Sink } from '../../src/types.js'
 import { sleep } from '../helpers/eventually.js'
 import { memoryLogger } from '../helpers/temp-project.js'
 import { auditEvent } from '../helpers/audit-event.js'
+import { recoveredIds } from '../helpers/spool.js'
 
 /** A process id that is not running. */
 const DEAD_PID = 2 ** 22 + 12345
+/** The ids of the events in a spool file that were never marked done. */
+const undoneIds = (file: string): string[] => {
+  const ids: string[] = []
+  forEachUndoneEvent(file, (event) => ids.push(event.id))
+  return ids
+}
 
 describe('the write-ahead spool', () => {
   let dir: string
@@ -26,7 +34,7 @@ describe('the write-ahead spool', () => {
     spool.done([b!.id])
     expect(spool.stats().pending).toBe(2)
     const [file] = readdirSync(dir)
-    expect(readSpoolFile(path.join(dir, file!)).map((e) => e.id)).toEqual([a!.id, c!.id])
+    expect(undoneIds(path.join(dir, file!))).toEqual([a!.id, c!.id])
     spool.close()
   })
 
@@ -49,12 +57,24 @@ describe('the write-ahead spool', () => {
     writeFileSync(orphan, [stored, lost1, lost2].map((e) => `E ${JSON.stringify(e)}\n`).join('') + `A ${stored!.id}\n`)
     appendFileSync(orphan, 'E {"id":"half-writ')
     const spool = openSpool(dir)
-    expect(spool.recover().map(([e]) => e.id)).toEqual([lost1!.id, lost2!.id])
+    expect(recoveredIds(spool)).toEqual([lost1!.id, lost2!.id])
     // The orphan is gone; its events now live in this process's file until they are stored.
     expect(readdirSync(dir)).toHaveLength(1)
     expect(spool.stats().pending).toBe(2)
     // A second look finds nothing more to replay.
-    expect(openSpool(dir).recover()).toEqual([])
+    expect(recoveredIds(openSpool(dir))).toEqual([])
+    spool.close()
+  })
+
+  it('recovers from a file longer than the longest string V8 makes, one event at a time', () => {
+    const [stored, lost] = [auditEvent('LOGIN'), auditEvent('LOGOUT')]
+    const orphan = path.join(dir, `spool-${DEAD_PID}-1.ndjson`)
+    writeFileSync(orphan, `E ${JSON.stringify(stored)}\n`)
+    // A sparse file: past the string limit without writing 512 MiB to the disk. Its hole reads as NUL bytes.
+    truncateSync(orphan, constants.MAX_STRING_LENGTH + (1 << 20))
+    appendFileSync(orphan, `\nE ${JSON.stringify(lost)}\nA ${stored.id}\n`)
+    const spool = openSpool(dir)
+    expect(recoveredIds(spool)).toEqual([lost.id])
     spool.close()
   })
 
@@ -63,7 +83,7 @@ describe('the write-ahead spool', () => {
     // Claimed by a process now gone: renamed by its claim, and neither copied whole nor removed.
     writeFileSync(path.join(dir, `spool-${DEAD_PID}-1.ndjson.claimed-${DEAD_PID + 1}.1700000000000`), `E ${JSON.stringify(lost)}\n`)
     const spool = openSpool(dir)
-    expect(spool.recover().map(([e]) => e.id)).toEqual([lost.id])
+    expect(recoveredIds(spool)).toEqual([lost.id])
     expect(readdirSync(dir)).toHaveLength(1)
     spool.close()
   })
@@ -72,7 +92,7 @@ describe('the write-ahead spool', () => {
     const claim = `spool-${DEAD_PID}-1.ndjson.claimed-${process.ppid}`
     writeFileSync(path.join(dir, claim), `E ${JSON.stringify(auditEvent('LOGIN'))}\n`)
     const spool = openSpool(dir)
-    expect(spool.recover()).toEqual([])
+    expect(recoveredIds(spool)).toEqual([])
     expect(readdirSync(dir)).toContain(claim)
     spool.close()
   })
@@ -81,7 +101,7 @@ describe('the write-ahead spool', () => {
     const live = path.join(dir, `spool-${process.ppid}-1.ndjson`)
     writeFileSync(live, `E ${JSON.stringify(auditEvent('LOGIN'))}\n`)
     const spool = openSpool(dir)
-    expect(spool.recover()).toEqual([])
+    expect(recoveredIds(spool)).toEqual([])
     expect(readdirSync(dir)).toContain(path.basename(live))
     spool.close()
   })
