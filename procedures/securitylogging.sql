@@ -221,7 +221,8 @@ $$;
 -- authtrail inserts a row at login, and its sweep claims due rows (FOR UPDATE SKIP LOCKED, with a lease
 -- so that a killed instance's claims return), asks the session store whether the session still exists,
 -- and reports SESSIONTIMEOUT only for those that do not. Rows are not written per request: a due row
--- whose session is still alive takes the store's new expiry instead.
+-- whose session is still alive takes the store's new expiry instead. A logout leaves its row as a
+-- marker for ten minutes, so that a request under way on another instance cannot add it back.
 CREATE TABLE IF NOT EXISTS securitylog_session (
   session_id          text PRIMARY KEY,            -- as in the audit table (a keyed hash by default)
   sealed_id           text NOT NULL,               -- the store's id, AES-GCM sealed with the app's session key
@@ -234,7 +235,8 @@ CREATE TABLE IF NOT EXISTS securitylog_session (
   expires_at          timestamptz NOT NULL,        -- idle expiry as last known
   absolute_expires_at timestamptz,                 -- login_time + the absolute lifetime, when configured
   due_at              timestamptz NOT NULL,        -- the earlier of the two: what the sweep looks at
-  ended               text,                        -- 'timeout', 'absolute' or 'lost@<when, base 36>' once confirmed, until the event is spooled
+  ended               text,                        -- 'timeout', 'absolute' or 'lost@<when, base 36>' once confirmed, until the event is spooled;
+                                                   -- 'removed' for a session that ended otherwise (claimed_until 'infinity', due_at when it is deleted)
   claimed_by          text,
   claimed_until       timestamptz
 );

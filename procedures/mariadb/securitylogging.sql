@@ -41,7 +41,7 @@ CREATE TABLE IF NOT EXISTS securitylog_session (
   expires_at          DATETIME(3) NOT NULL,
   absolute_expires_at DATETIME(3) NULL,
   due_at              DATETIME(3) NOT NULL,
-  ended               VARCHAR(16) NULL,
+  ended               VARCHAR(16) NULL,                -- as in procedures/securitylogging.sql, 'removed' marking a recent logout
   claimed_by          VARCHAR(128) NULL,
   claimed_until       DATETIME(3) NULL,
   KEY securitylog_session_due (due_at)

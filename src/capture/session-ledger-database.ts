@@ -101,6 +101,23 @@ function isRowRefusal(err: unknown): boolean {
 /** Most new sessions kept in memory while the database is unreachable, when there is no journal. */
 const MAX_PENDING = 100_000
 
+/**
+ * A removal leaves its row behind as a marker for this long: a request that loaded the session on
+ * another instance before the logout may adopt it after (each instance's own memory of ended sessions
+ * reaches no other), and without the marker the row would come back and the session be reported as
+ * timed out after its LOGOUT. Longer than any request, and than an adoption's write waiting out a few
+ * minutes of outage (the backoff tries at least every 30 s).
+ */
+const REMOVED_MEMORY_MS = 10 * 60_000
+/** How often an instance's sweep deletes the markers past {@link REMOVED_MEMORY_MS}, and how many per statement. */
+const PURGE_EVERY_MS = 60_000
+const PURGE_BATCH = 5000
+/**
+ * The `ended` of a marker. Its `claimed_until` is the end of time, so that no claim takes it, not even
+ * one by an authtrail from before markers, which would report it as a session found lost.
+ */
+const REMOVED = 'removed'
+
 interface PendingAdd extends JournaledAdd {
   /** Whether the journal has it: then it is safe on disk whatever happens to this batch. */
   readonly journaled: boolean
@@ -245,11 +262,48 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
     writing = current
     return current
   }
-  /** Deletes live rows by audit session id; returns what each held. */
+  /** Deletes live rows by audit session id; returns what each deleted row held. */
   const deleteRows = async (hashed: readonly string[]): Promise<Map<string, LedgerEntry>> => {
     if (hashed.length === 0) return new Map()
     const rows = await client.query<Row>(sql(() => `DELETE FROM ${table} WHERE session_id IN (${hashed.map(() => p()).join(', ')}) AND ended IS NULL RETURNING ${columns}`), hashed)
     return new Map(rows.map((row) => [row.session_id, entryOf(row)]))
+  }
+  /**
+   * Leaves a marker for each removed audit session id, row or not (a login whose row was never written
+   * may have been adopted elsewhere meanwhile). The marker overrides a live row too: an adoption written
+   * since the delete. An end already confirmed is kept, for its report. The marker drops the sealed
+   * store id: after a logout it names nothing anyone needs.
+   */
+  const markRemoved = async (hashed: readonly string[]): Promise<void> => {
+    if (hashed.length === 0) return
+    const now = Date.now()
+    const until = now + REMOVED_MEMORY_MS
+    const replaceable = (q: string): string => `${q}ended IS NULL OR ${q}ended = '${REMOVED}'`
+    const marked = ['sealed_id', 'due_at', 'claimed_by', 'claimed_until', 'ended'] as const
+    const columnList = `session_id, sealed_id, profile, user_agent, login_time, expires_at, ${marked.slice(1).join(', ')}`
+    if (pg) {
+      await client.query(sql(() => {
+        const [at, forgetAt] = [time(), time()]
+        return `INSERT INTO ${table} AS s (${columnList}) SELECT id, '', '{}', '', ${at}, ${at}, ${forgetAt}, NULL::text, 'infinity'::timestamptz, '${REMOVED}' ` +
+          `FROM unnest(ARRAY[${hashed.map(() => p()).join(', ')}]::text[]) AS id ` +
+          `ON CONFLICT (session_id) DO UPDATE SET ${marked.map((c) => `${c} = EXCLUDED.${c}`).join(', ')} WHERE ${replaceable('s.')}`
+      }), [now, until, ...hashed])
+    } else {
+      // MariaDB assigns left to right, each assignment seeing the ones before: `ended` goes last.
+      const text = sql(() =>
+        `INSERT INTO ${table} (${columnList}) VALUES ${hashed.map(() => `(${p()}, '', '{}', '', ${time()}, ${time()}, ${time()}, NULL, '9999-12-31 23:59:59', '${REMOVED}')`).join(', ')} ` +
+        `ON DUPLICATE KEY UPDATE ${marked.map((c) => `${c} = IF(${replaceable('')}, VALUES(${c}), ${c})`).join(', ')}`)
+      await retryDeadlocks(() => client.query(text, hashed.flatMap((id) => [id, now, now, until])))
+    }
+  }
+  /** The sweep's epoch ms after which it next deletes old markers. */
+  let purgeAt = 0
+  const purgeRemoved = async (now: number): Promise<void> => {
+    const text = sql(() => pg
+      ? `DELETE FROM ${table} WHERE session_id IN (SELECT session_id FROM ${table} WHERE due_at <= ${time()} AND ended = '${REMOVED}' ORDER BY due_at LIMIT ${p()} FOR UPDATE SKIP LOCKED) RETURNING session_id`
+      : `DELETE FROM ${table} WHERE due_at <= ${time()} AND ended = '${REMOVED}' ORDER BY due_at LIMIT ${p()}`)
+    // A full statement may have left more: after a burst of logouts, or an instance that swept no one.
+    while (affected(await retryDeadlocks(() => client.query(text, [now, PURGE_BATCH]))) >= PURGE_BATCH) continue
   }
   /** Whether the journal refused a write since its last success: a full disk warns once, not per login or logout. */
   let journalFailing = false
@@ -377,6 +431,7 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
           const sessionId = waitingOn.get(hashed)
           if (sessionId !== undefined) tell(sessionId)
         }
+        await markRemoved(part)
       }
       // A removal the journal's replay folded into a later login of its session had no row to delete.
       for (const sessionId of removing.keys()) if (!deleted.has(sessionId)) tell(sessionId)
@@ -542,6 +597,10 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
     },
 
     async claimDue(now, limit, leaseMs, only) {
+      if (only === undefined && now >= purgeAt) {
+        purgeAt = now + PURGE_EVERY_MS
+        await purgeRemoved(now)
+      }
       const token = `${instance}:${++claims}`
       let rows: Row[]
       if (pg) {
@@ -601,7 +660,7 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
     },
 
     async count() {
-      const rows = await client.query<{ n: number | string }>(`SELECT count(*) AS n FROM ${table}`)
+      const rows = await client.query<{ n: number | string }>(`SELECT count(*) AS n FROM ${table} WHERE ended IS NULL OR ended <> '${REMOVED}'`)
       return Number(rows[0]?.n ?? 0)
     },
   }

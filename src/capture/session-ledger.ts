@@ -55,9 +55,17 @@ export type SessionEndKind = 'timeout' | 'absolute' | 'lost'
 export interface SessionLedger {
   /** Where the entries live, for messages. */
   readonly description: string
-  /** Starts watching a session; `replace` (a login) overwrites an entry, otherwise an existing one is kept. */
+  /**
+   * Starts watching a session; `replace` (a login) overwrites an entry, otherwise an existing one is kept,
+   * and so is the database ledger's marker of a recent removal.
+   */
   add(sessionId: string, entry: LedgerEntry, replace: boolean): Promise<void>
-  /** Removes a session that ended for a reason other than expiry; resolves to what it held, if anything. */
+  /**
+   * Removes a session that ended for a reason other than expiry; resolves to what it held, if anything.
+   * The database ledger leaves a marker for a while, which keeps out an adoption (not a login) of the
+   * session by another instance's request under way at the logout; in one process the session watch
+   * remembers its own ended sessions.
+   */
   remove(sessionId: string): Promise<LedgerEntry | undefined>
   /**
    * Claims up to `limit` sessions due at `now` (or exactly `sessionId`, whatever its expiry, when the store

@@ -101,7 +101,8 @@ export function createSessionWatch(options: SessionWatchOptions): SessionWatch {
   /**
    * Sessions that ended here lately (a logout, a destroy), by when: a request that loaded one before it
    * ended (an app's poll while the user logs out) must not adopt it again, or its row would come back
-   * and the session be reported as timed out after its LOGOUT.
+   * and the session be reported as timed out after its LOGOUT. The database ledger's removal marker
+   * does the same for other instances' requests; this spares the write, and serves the memory ledger.
    */
   const endedHere = new Map<string, number>()
   const endHere = (sessionId: string): void => {
