@@ -425,13 +425,16 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
       for (let i = 0; i < hashes.length; i += ADD_BATCH) {
         const part = hashes.slice(i, i + ADD_BATCH)
         for (const [hashed, entry] of await deleteRows(part)) removed.set(hashed, entry)
-        // Told after each statement, with the rows it removed: if a later one (or an insert below) fails,
-        // the retry finds these rows gone, and their sessions' SESSIONEND would go without its entry.
-        for (const hashed of part) {
-          const sessionId = waitingOn.get(hashed)
-          if (sessionId !== undefined) tell(sessionId)
+        try {
+          await markRemoved(part)
+        } finally {
+          // Told once their markers are in, or failed, with the rows the DELETE removed: if a later
+          // statement fails, the retry finds these rows gone, and a SESSIONEND would go without its entry.
+          for (const hashed of part) {
+            const sessionId = waitingOn.get(hashed)
+            if (sessionId !== undefined) tell(sessionId)
+          }
         }
-        await markRemoved(part)
       }
       // A removal the journal's replay folded into a later login of its session had no row to delete.
       for (const sessionId of removing.keys()) if (!deleted.has(sessionId)) tell(sessionId)
