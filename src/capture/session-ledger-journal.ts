@@ -155,6 +155,9 @@ export function openLedgerJournal(dir: string, seal: SessionSeal, warn: (message
         closeSync(out)
       }
       closeSync(fd)
+      // Until it is open again: should the reopen fail (EMFILE), appends must fail, not write into
+      // whatever file is given the closed descriptor's number next.
+      fd = -1
       try {
         renameSync(next, file)
       } finally {
