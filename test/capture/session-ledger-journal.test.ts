@@ -103,6 +103,16 @@ describe('the session ledger journal', () => {
     journal.close()
   })
 
+  /** Opens a journal, which takes over what the directory holds, and finds these sessions and removals, and no other file. */
+  const expectTakenOver = (adds: string[], removals: string[]): void => {
+    const journal = openLedgerJournal(dir, seal)
+    const backlog = journal.backlog()
+    expect([...backlog.adds.keys()]).toEqual(adds)
+    expect([...backlog.removals.keys()]).toEqual(removals)
+    expect(readdirSync(dir)).toHaveLength(1)
+    journal.close()
+  }
+
   it('takes over the journal of a process killed while clear() rewrote it, and leaves no rewrite behind', () => {
     const writer = openLedgerJournal(dir, seal)
     writer.append([add('a')], [])
@@ -115,12 +125,7 @@ describe('the session ledger journal', () => {
     rmSync(path.join(dir, left!))
     // clear(through) was writing what follows `through` to `<file>.next` when the kill came, before its rename.
     writeFileSync(`${orphan}.next`, readFileSync(orphan).subarray(through, through + 20))
-    const journal = openLedgerJournal(dir, seal)
-    const { adds, removals } = journal.backlog()
-    expect([...adds.keys()]).toEqual(['hash-b'])
-    expect([...removals.keys()]).toEqual(['hash-a'])
-    expect(readdirSync(dir)).toHaveLength(1)
-    journal.close()
+    expectTakenOver(['hash-b'], ['hash-a'])
   })
 
   it('takes over, whole, the journal that a process killed while taking it over had claimed, and not its partial copy', () => {
@@ -129,12 +134,7 @@ describe('the session ledger journal', () => {
     writeFileSync(claim, `${addLine('out')}R "hash-out"\n${addLine('in')}`)
     // Its claimer had copied only the first line into its own new journal when it was killed.
     writeFileSync(path.join(dir, `ledger-${DEAD_PID + 1}.1700000000000-2.ndjson.taking`), addLine('out'))
-    const journal = openLedgerJournal(dir, seal)
-    const { adds, removals } = journal.backlog()
-    expect([...adds.keys()]).toEqual(['hash-in'])
-    expect([...removals.keys()]).toEqual(['hash-out'])
-    expect(readdirSync(dir)).toHaveLength(1)
-    journal.close()
+    expectTakenOver(['hash-in'], ['hash-out'])
   })
 
   it('leaves the rewrite of a live journal alone', () => {
