@@ -288,7 +288,7 @@ async function start(options: AuthtrailOptions, config: AuthtrailConfig, deliver
     // An instance killed with events in its spool: a live one takes them over (its own restart may never come).
     onSweepTick: replay,
   })
-  logger.info(`recording LOGIN, LOGINERROR, LOGOUT, SESSIONTIMEOUT, SESSIONEND, LOCKOUT and AUDIT_ACCESS to ${delivery.sink.description}`)
+  logger.info(`recording LOGIN, LOGINERROR, LOGOUT, LOGOUTERROR, SESSIONTIMEOUT, SESSIONEND, LOCKOUT and AUDIT_ACCESS to ${delivery.sink.description}`)
   const adminPage = mountAdminPage(options, { capture, source: delivery.database, key, record: (event) => void record(event), logger })
   const middleware: Authtrail['middleware'] = adminPage
     ? (req, res, next) => capture.middleware(req, res, (err) => (err === undefined ? adminPage(req, res, next) : next(err)))

@@ -2,13 +2,15 @@
  * The event types authtrail records. The first four are Showcase's; a procedure written for Showcase
  * receives exactly these names in its `type` parameter. SESSIONEND is an authenticated session that ended
  * neither by logout nor by idle expiry (a new login over it, the absolute lifetime, the app destroying it),
- * with the reason in errorData's message. AUDIT_GAP says that events were not durably
+ * with the reason in errorData's message. LOGOUTERROR is a logout that failed and left the user signed in
+ * (the session store did not save it): the session is still valid, so an auditor must not read the
+ * attempt as the end of it. AUDIT_GAP says that events were not durably
  * spooled for a while (the disk refused the spool), with how many and when. LOCKOUT says that a user or an
  * address reached the failed-login threshold (security.logging.bruteforce.*), like the user_block_attempts
  * of Showcase's example script. AUDIT_ACCESS is an administrator reading, exporting or purging the audit
  * trail itself (admin page or CLI).
  */
-export const AUDIT_EVENT_TYPES = ['LOGIN', 'LOGINERROR', 'LOGOUT', 'SESSIONTIMEOUT', 'SESSIONEND', 'AUDIT_GAP', 'LOCKOUT', 'AUDIT_ACCESS'] as const
+export const AUDIT_EVENT_TYPES = ['LOGIN', 'LOGINERROR', 'LOGOUT', 'SESSIONTIMEOUT', 'SESSIONEND', 'LOGOUTERROR', 'AUDIT_GAP', 'LOCKOUT', 'AUDIT_ACCESS'] as const
 
 /** One of {@link AUDIT_EVENT_TYPES}. */
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number]
@@ -69,7 +71,10 @@ export interface AuditEvent {
   readonly userAgent: string
   /** Login method for LOGINERROR (`FORM` for a form login), empty otherwise. */
   readonly method: string
-  /** Failure message for LOGINERROR (e.g. passport-local's "Incorrect password."). */
+  /**
+   * Failure message for LOGINERROR (e.g. passport-local's "Incorrect password."), authtrail's fixed text
+   * for LOGOUTERROR, the reason for SESSIONEND and AUDIT_GAP.
+   */
   readonly message: string
   /** Query-string parameters of the request, sensitive names and the password removed. */
   readonly urlParams: ReadonlyArray<readonly [string, string]>

@@ -164,14 +164,17 @@ function refusalMessage(retryAfterSeconds: number): string {
   return `Too many failed login attempts. Try again in ${retryAfterSeconds < 120 ? `${retryAfterSeconds} seconds` : `${minutes} minutes`}.`
 }
 
+/** LOGOUTERROR's message: fixed, since what the store answered is not fit for the audit trail. */
+const LOGOUT_NOT_SAVED = 'the session store did not save the logout; the session is still signed in'
+
 /** Login method as Showcase named it: FORM for a form login, otherwise the strategy's name. */
 function loginMethod(strategyName: string): string {
   return strategyName === 'local' ? 'FORM' : strategyName.toUpperCase()
 }
 
 /**
- * Wires the capture side: passport hooks for LOGIN, LOGINERROR and LOGOUT, a ledger of authenticated
- * sessions and a sweep for SESSIONTIMEOUT, and the middleware that keeps the ledger current.
+ * Wires the capture side: passport hooks for LOGIN, LOGINERROR, LOGOUT and LOGOUTERROR, a ledger of
+ * authenticated sessions and a sweep for SESSIONTIMEOUT, and the middleware that keeps the ledger current.
  */
 export function createCapture(options: CaptureOptions): Capture {
   const { passport, hashSessionId, limits, record, logger } = options
@@ -261,10 +264,15 @@ export function createCapture(options: CaptureOptions): Capture {
           // session whose user could not be loaded still ends one.
           const signedIn = (req.session?.passport as { user?: unknown } | undefined)?.user !== undefined
           if ((user === undefined || user === null) && !signedIn) return () => {}
-          const event = captureEvent('LOGOUT', req, hashSessionId(req.sessionID ?? ''), userFacts(user), limits)
+          const facts = userFacts(user)
+          const auditSessionId = hashSessionId(req.sessionID ?? '')
+          const event = captureEvent('LOGOUT', req, auditSessionId, facts, limits)
           const done = watch.loggingOut(req)
           return (err) => {
-            if (done(Boolean(err))) record(event)
+            if (done(Boolean(err))) return void record(event)
+            // Still signed in after asking to leave (a shared computer): on record, dated when passport
+            // answered. The store's error stays out: it may hold a connection string or a password.
+            record(captureEvent('LOGOUTERROR', req, auditSessionId, facts, limits, { method: '', message: LOGOUT_NOT_SAVED }))
           }
         },
         failure(request, strategyName, strategy: StrategyLike, outcome) {

@@ -35,6 +35,34 @@ function lower(text: string): string {
 }
 
 /**
+ * LOGINERROR's elements in Showcase's order. LOGOUTERROR has them too, so that a procedure reads both
+ * failures by the same paths, and `signedIn` adds the name of the user, who is still signed in.
+ */
+function failureData(event: AuditEvent, client: ClientInfo, signedIn: boolean): XmlTree {
+  return {
+    // "Exeption" (sic) is Showcase's spelling; procedures written for Showcase look for it.
+    SecurityLastExeption: event.message,
+    ...(signedIn ? { UserName: event.username } : {}),
+    OS: client.os,
+    IP: event.ip,
+    UserAgent: lower(event.userAgent),
+    OSVersion: client.osVersion,
+    Host: event.host,
+    BrowserVersion: client.browserVersion,
+    errorData: {
+      // Kept for Showcase compatibility, always empty: Showcase logged the password here in clear.
+      password: '',
+      Message: event.message,
+      domain: '',
+      name: event.method,
+      username: event.username,
+    },
+    HttpSessionId: event.sessionId,
+    Browser: client.browser,
+  }
+}
+
+/**
  * The `<data>` document of Showcase for one event. Element order follows the seed document
  * (shared/seeds/004): Showcase's own order was Java HashMap order, so any fixed order is compatible.
  */
@@ -55,28 +83,12 @@ export function buildDataXml(event: AuditEvent, client: ClientInfo): string {
         ...(event.priorFailures ? { PriorFailures: String(event.priorFailures) } : {}),
       }) })
     case 'LOGINERROR':
-      return build({ data: clean({
-        // "Exeption" (sic) is Showcase's spelling; procedures written for Showcase look for it.
-        SecurityLastExeption: event.message,
-        OS: client.os,
-        IP: event.ip,
-        UserAgent: lower(event.userAgent),
-        OSVersion: client.osVersion,
-        Host: event.host,
-        BrowserVersion: client.browserVersion,
-        errorData: {
-          // Kept for Showcase compatibility, always empty: Showcase logged the password here in clear.
-          password: '',
-          Message: event.message,
-          domain: '',
-          name: event.method,
-          username: event.username,
-        },
-        HttpSessionId: event.sessionId,
-        Browser: client.browser,
-      }) })
+      return build({ data: clean(failureData(event, client, false)) })
     case 'LOGOUT':
       return build({ data: clean({ HttpSessionId: event.sessionId }) })
+    case 'LOGOUTERROR':
+      // The message is authtrail's fixed text, never the store's error.
+      return build({ data: clean(failureData(event, client, true)) })
     case 'SESSIONTIMEOUT':
       return build({ data: clean({ HttpSessionId: event.sessionId, UserName: event.username }) })
     case 'SESSIONEND':

@@ -11,6 +11,8 @@ const MAPPING: Readonly<Record<string, { kind: string; category: string[]; type:
   LOGIN: { kind: 'event', category: ['authentication'], type: ['start'], action: 'login', outcome: 'success' },
   LOGINERROR: { kind: 'event', category: ['authentication'], type: ['start'], action: 'login-failure', outcome: 'failure' },
   LOGOUT: { kind: 'event', category: ['session'], type: ['end'], action: 'logout', outcome: 'success' },
+  // An end that was asked for and did not happen: the session goes on.
+  LOGOUTERROR: { kind: 'event', category: ['session'], type: ['end'], action: 'logout-failure', outcome: 'failure' },
   SESSIONTIMEOUT: { kind: 'event', category: ['session'], type: ['end'], action: 'session-timeout', outcome: 'success' },
   SESSIONEND: { kind: 'event', category: ['session'], type: ['end'], action: 'session-end', outcome: 'success' },
   LOCKOUT: { kind: 'alert', category: ['authentication'], type: ['info'], action: 'lockout', outcome: 'unknown' },

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import express from 'express'
+import { XMLParser, XMLValidator } from 'fast-xml-parser'
 import session from 'express-session'
 import passportModule from 'passport'
 import { Strategy as LocalStrategy } from 'passport-local'
@@ -10,6 +11,9 @@ import { eventually, sleep } from '../helpers/eventually.js'
 import { memoryLogger, tempProject } from '../helpers/temp-project.js'
 
 const PASSWORD = 'logout-failure-secret-7f3a'
+/** What a LOGOUTERROR says, whatever the store answered: its error may name a host, a user or a password. */
+const LOGOUT_NOT_SAVED = 'the session store did not save the logout; the session is still signed in'
+const parser = new XMLParser({ parseTagValue: false, processEntities: true, trimValues: false })
 
 /** passport's logout makes two store calls: `set` (its save) and `destroy` (its regenerate). */
 type StoreCall = 'set' | 'destroy'
@@ -19,7 +23,7 @@ class FailingStore extends session.MemoryStore {
   failing: StoreCall | undefined
 
   override set(sid: string, sess: session.SessionData, callback?: (err?: unknown) => void): void {
-    if (this.failing === 'set') return void setImmediate(() => callback?.(new Error('session store unavailable (set)')))
+    if (this.failing === 'set') return void setImmediate(() => callback?.(new Error(`session store unavailable (set): postgres://sessions:${PASSWORD}@db.internal/sessions`)))
     super.set(sid, sess, callback)
   }
 
@@ -29,9 +33,12 @@ class FailingStore extends session.MemoryStore {
   }
 }
 
-/** `routesFirst` mounts the routes before authtrail's middleware, which then never sees the store to hook it. */
-async function appWithFailingStore({ routesFirst = false } = {}) {
-  const project = tempProject({ 'security.logging.session.sweep.ms': '100', 'security.logging.sessionid': 'raw' })
+/**
+ * `routesFirst` mounts the routes before authtrail's middleware, which then never sees the store to hook
+ * it; `properties` are added to the project's.
+ */
+async function appWithFailingStore({ routesFirst = false, properties = {} as Record<string, string> } = {}) {
+  const project = tempProject({ 'security.logging.session.sweep.ms': '100', 'security.logging.sessionid': 'raw', ...properties })
   const logger = memoryLogger()
   const passport = new (passportModule as any).Passport()
   passport.use(new LocalStrategy((username, password, done) => done(null, username === 'alice' && password === PASSWORD ? { username } : false)))
@@ -95,7 +102,36 @@ describe('a logout whose session store fails', () => {
       return found[0]!
     }, 5000)
     expect(timeout.username).toBe('alice')
-    expect((await app.rows()).map((row) => row.type)).toEqual(['LOGIN', 'SESSIONTIMEOUT'])
+    expect((await app.rows()).map((row) => row.type)).toEqual(['LOGIN', 'LOGOUTERROR', 'SESSIONTIMEOUT'])
+  })
+
+  it('records one LOGOUTERROR when the save failed, with the user, session and address, and a fixed message instead of the store\'s', async () => {
+    const { app, browser, sessionId } = await signedIn()
+    expect((await app.failedLogout(browser, 'set')).status).toBe(500)
+    const [login] = await app.rows(['LOGIN'])
+    const errors = await app.rows(['LOGOUTERROR'])
+    expect(errors.map((row) => [row.username, row.session_id, row.ip])).toEqual([['alice', sessionId, login!.ip]])
+    expect(login!.session_id).toBe(sessionId)
+    const [error] = errors
+    for (const xml of [error!.data, error!.session_context]) expect(XMLValidator.validate(xml)).toBe(true)
+    const { data } = parser.parse(error!.data)
+    expect(data).toMatchObject({ SecurityLastExeption: LOGOUT_NOT_SAVED, UserName: 'alice', IP: login!.ip, HttpSessionId: sessionId })
+    expect(data.errorData).toEqual({ password: '', Message: LOGOUT_NOT_SAVED, domain: '', name: '', username: 'alice' })
+    // Still signed in, so the session context names her, as for any other event of her session.
+    expect(parser.parse(error!.session_context).sessioncontext).toMatchObject({ username: 'alice', login: 'alice', sessionid: sessionId })
+    const stored = JSON.stringify(await app.rows())
+    expect(stored).not.toContain('session store unavailable')
+    expect(stored).not.toContain('db.internal')
+  })
+
+  it('does not count a LOGOUTERROR as a failed login: no failure outcome, no lockout, the next login let in', async () => {
+    const { app, browser } = await signedIn({ properties: { 'security.logging.bruteforce.user.attempts': '1', 'security.logging.bruteforce.ip.attempts': '1', 'security.logging.bruteforce.block': 'true' } })
+    await app.failedLogout(browser, 'set')
+    await app.failedLogout(browser, 'set')
+    expect((await browser.post('/login', { username: 'alice', password: PASSWORD })).text).toBe('ok')
+    expect(await app.rows(['LOGOUTERROR'])).toHaveLength(2)
+    expect(await app.audit.query({ outcome: 'failure' })).toEqual([])
+    expect(await app.rows(['LOCKOUT'])).toEqual([])
   })
 
   it('records the LOGOUT of a later logout that goes through, once', async () => {
@@ -106,8 +142,8 @@ describe('a logout whose session store fails', () => {
     expect(app.audit.metrics().sessions).toBe(0)
     await sleep(2000)
     await app.audit.sweep()
-    const ends = (await app.rows(['LOGOUT', 'SESSIONTIMEOUT', 'SESSIONEND'])).filter((row) => row.session_id === sessionId)
-    expect(ends.map((row) => [row.type, row.username])).toEqual([['LOGOUT', 'alice']])
+    const ends = (await app.rows(['LOGOUTERROR', 'LOGOUT', 'SESSIONTIMEOUT', 'SESSIONEND'])).filter((row) => row.session_id === sessionId)
+    expect(ends.map((row) => [row.type, row.username])).toEqual([['LOGOUTERROR', 'alice'], ['LOGOUT', 'alice']])
   })
 
   it('records a login over a session whose logout failed as replacing it', async () => {
@@ -125,6 +161,7 @@ describe('a logout whose session store fails', () => {
     expect(app.audit.metrics().sessions).toBe(0)
     const [logout] = (await app.rows(['LOGOUT'])).filter((row) => row.session_id === sessionId)
     expect(logout?.username).toBe('alice')
+    expect(await app.rows(['LOGOUTERROR'])).toEqual([])
     // The old session stays in the store, without its user, until it expires: no timeout of a signed-out session.
     await sleep(2000)
     await app.audit.sweep()
@@ -137,6 +174,7 @@ describe('a logout whose session store fails', () => {
     expect((await browser.get('/me')).text).toBe('nobody')
     // Only the session: passport empties req.user before logging out, and the middleware that keeps it ran for no route here.
     expect((await app.rows(['LOGOUT'])).map((row) => row.session_id)).toEqual([sessionId])
+    expect(await app.rows(['LOGOUTERROR'])).toEqual([])
   })
 
   it('keeps logins working after failed logouts, and no password in the audit table or the log', async () => {

@@ -16,7 +16,7 @@ import { DATABASES, MARIADB_URL, POSTGRES_URL, namespacePerTest } from '../helpe
 import type { TestNamespace } from '../helpers/databases.js'
 
 const describeEvent = createDescriber()
-const TYPES: readonly AuditEventType[] = ['LOGIN', 'LOGINERROR', 'LOGOUT', 'SESSIONTIMEOUT']
+const TYPES: readonly AuditEventType[] = ['LOGIN', 'LOGINERROR', 'LOGOUT', 'SESSIONTIMEOUT', 'LOGOUTERROR']
 
 async function sinkFor(ns: TestNamespace, proc = ns.proc): Promise<Sink> {
   const sink = await openProcedureSink(ns.client, proc, async () => {})
@@ -54,12 +54,22 @@ for (const db of DATABASES) {
       await (await sinkFor(ns)).deliver(events)
       const rows = (await queryAudit(ns.client, ns.table, { limit: 10 })).reverse()
       expect(rows.map((r) => r.type)).toEqual(TYPES)
-      expect(rows.map((r) => r.username)).toEqual(['alice', 'o\'brien & <co>', 'alice', 'alice'])
-      expect(rows.map((r) => r.session_id)).toEqual(['SID0', 'SID1', 'SID2', 'SID3'])
+      expect(rows.map((r) => r.username)).toEqual(['alice', 'o\'brien & <co>', 'alice', 'alice', 'alice'])
+      expect(rows.map((r) => r.session_id)).toEqual(['SID0', 'SID1', 'SID2', 'SID3', 'SID4'])
       expect(rows.map((r) => r.time)).toEqual(events.map((e) => new Date(e.time).toISOString()))
       expect(rows.every((r) => r.ip === '192.0.2.7')).toBe(true)
       expect(rows.map((r) => r.data)).toEqual(described.map((d) => d.data))
       expect(rows.map((r) => r.session_context)).toEqual(described.map((d) => d.sessionContext))
+    })
+
+    it('stores a LOGOUTERROR called positionally, as Showcase called its procedure, with the columns its XML names', async () => {
+      const event = auditEvent('LOGOUTERROR', { username: 'alice', sessionId: 'SID-OUT', ip: '192.0.2.8', time: Date.UTC(2026, 10, 23, 10, 1, 0, 5) })
+      const { sessionContext, data } = describeEvent(event)
+      const call = ns.client.dialect === 'postgres' ? `CALL ${ns.proc}($1::xml, $2::xml, $3)` : `CALL ${ns.proc}(?, ?, ?)`
+      await ns.client.query(call, [sessionContext, data, 'LOGOUTERROR'])
+      const rows = await queryAudit(ns.client, ns.table, { types: ['LOGOUTERROR'] })
+      expect(rows.map((r) => [r.type, r.username, r.session_id, r.ip, r.time])).toEqual([['LOGOUTERROR', 'alice', 'SID-OUT', '192.0.2.8', '2026-11-23T10:01:00.005Z']])
+      expect(rows[0]!.data).toBe(data)
     })
 
     it('stores a failed login whatever the name typed: 1,024 wide characters, or one the redaction lengthens', async () => {

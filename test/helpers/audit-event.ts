@@ -5,7 +5,7 @@ import type { AuditEvent, AuditEventType } from '../../src/types.js'
 
 export const FIREFOX_33 = 'Mozilla/5.0 (Windows NT 6.3; WOW64; rv:33.0) Gecko/20100101 Firefox/33.0'
 
-/** A complete captured event with plausible values; LOGINERROR gets a method and message. */
+/** A complete captured event with plausible values; LOGINERROR gets a method and message, LOGOUTERROR its message. */
 export function auditEvent(type: AuditEventType, overrides: Partial<AuditEvent> = {}): AuditEvent {
   return {
     id: randomUUID(),
@@ -18,7 +18,7 @@ export function auditEvent(type: AuditEventType, overrides: Partial<AuditEvent> 
     host: '203.0.113.7',
     userAgent: FIREFOX_33,
     method: type === 'LOGINERROR' ? 'FORM' : '',
-    message: type === 'LOGINERROR' ? 'Incorrect password.' : '',
+    message: type === 'LOGINERROR' ? 'Incorrect password.' : type === 'LOGOUTERROR' ? 'the session store did not save the logout; the session is still signed in' : '',
     urlParams: [],
     profile: {},
     ...overrides,

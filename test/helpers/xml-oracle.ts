@@ -43,6 +43,23 @@ export const PROFILE_FIELDS = ['email', 'fullusername', 'phone', 'snils', 'first
 
 export type Tree = { [element: string]: string | Tree | Tree[] }
 
+/** LOGINERROR's tree, which LOGOUTERROR shares with `extra` (its UserName) after the message. */
+function failureData(event: AuditEvent, client: ClientInfo, text: (s: string) => string, extra: Tree): Tree {
+  return {
+    SecurityLastExeption: text(event.message),
+    ...extra,
+    OS: text(client.os),
+    IP: text(event.ip),
+    UserAgent: text(event.userAgent.toLowerCase()),
+    OSVersion: text(client.osVersion),
+    Host: text(event.host),
+    BrowserVersion: text(client.browserVersion),
+    errorData: { password: '', Message: text(event.message), domain: '', name: text(event.method), username: text(event.username) },
+    HttpSessionId: text(event.sessionId),
+    Browser: text(client.browser),
+  }
+}
+
 /** The `<data>` tree for an event, each text passed through `text` (see {@link viaFxp} / {@link xmlSafe}). */
 export function expectedData(event: AuditEvent, client: ClientInfo, text: (s: string) => string): Tree {
   switch (event.type) {
@@ -60,20 +77,11 @@ export function expectedData(event: AuditEvent, client: ClientInfo, text: (s: st
         ...(event.priorFailures ? { PriorFailures: String(event.priorFailures) } : {}),
       }
     case 'LOGINERROR':
-      return {
-        SecurityLastExeption: text(event.message),
-        OS: text(client.os),
-        IP: text(event.ip),
-        UserAgent: text(event.userAgent.toLowerCase()),
-        OSVersion: text(client.osVersion),
-        Host: text(event.host),
-        BrowserVersion: text(client.browserVersion),
-        errorData: { password: '', Message: text(event.message), domain: '', name: text(event.method), username: text(event.username) },
-        HttpSessionId: text(event.sessionId),
-        Browser: text(client.browser),
-      }
+      return failureData(event, client, text, {})
     case 'LOGOUT':
       return { HttpSessionId: text(event.sessionId) }
+    case 'LOGOUTERROR':
+      return failureData(event, client, text, { UserName: text(event.username) })
     case 'SESSIONTIMEOUT':
       return { HttpSessionId: text(event.sessionId), UserName: text(event.username) }
     case 'SESSIONEND':

@@ -43,6 +43,15 @@ describe('the ECS export', () => {
     expect(lockout.authtrail).toMatchObject({ lockout: { scope: 'user', attempts: 5, window_seconds: 900, until: '2026-01-01T00:00:00.000Z', enforced: true } })
   })
 
+  it('writes LOGOUTERROR as a session end that failed, for the user still signed in, with the fixed reason', () => {
+    const ecs = toEcs(row('LOGOUTERROR'))
+    expect(ecs.event).toMatchObject({ kind: 'event', category: ['session'], type: ['end'], action: 'logout-failure', outcome: 'failure', reason: 'the session store did not save the logout; the session is still signed in' })
+    expect(ecs).toMatchObject({ user: { name: 'alice' }, source: { ip: '203.0.113.7' }, authtrail: { type: 'LOGOUTERROR', session_id: '0123456789ABCDEF0123456789ABCDEF' } })
+    // errorData/name is a login method, which a logout has none of.
+    expect(ecs.authtrail).not.toHaveProperty('login_method')
+    expect(toEdx(row('LOGOUTERROR')).event_type).toBe('authtrail.logouterror')
+  })
+
   it('sets source.ip only for a valid address and keeps anything else in source.address', () => {
     expect(toEcs(row('LOGINERROR', { ip: '::ffff:127.0.0.1' })).source).toEqual({ address: '::ffff:127.0.0.1', ip: '::ffff:127.0.0.1' })
     const spoofed = toEcs(row('LOGINERROR', { ip: '<script>, 10.0.0.1' }))
@@ -67,7 +76,7 @@ describe('--pseudonymize', () => {
   const expected = createHmac('sha256', KEY).update('alice').digest('hex')
 
   it('replaces the username by HMAC-SHA256(key, username) in hex, the same in both formats, and leaves the real name nowhere', () => {
-    for (const type of ['LOGIN', 'LOGINERROR', 'LOGOUT', 'SESSIONTIMEOUT', 'SESSIONEND', 'LOCKOUT'] as const) {
+    for (const type of ['LOGIN', 'LOGINERROR', 'LOGOUT', 'LOGOUTERROR', 'SESSIONTIMEOUT', 'SESSIONEND', 'LOCKOUT'] as const) {
       const source = row(type, { message: 'user alice was refused', urlParams: [['next', '/home/alice']] })
       const ecs = toEcs(source, pseudonymize)
       const edx = toEdx(source, pseudonymize)
@@ -87,7 +96,7 @@ describe('--pseudonymize', () => {
     it(`leaves the format's constants, the times and what authtrail measured alone for a user named ${JSON.stringify(username)}`, () => {
       const pseudonym = createHmac('sha256', KEY).update(username).digest('hex')
       const named = (text: string) => text.replaceAll(username, pseudonym)
-      for (const type of ['LOGIN', 'LOGINERROR', 'LOGOUT', 'SESSIONEND', 'LOCKOUT', 'AUDIT_GAP'] as const) {
+      for (const type of ['LOGIN', 'LOGINERROR', 'LOGOUT', 'LOGOUTERROR', 'SESSIONEND', 'LOCKOUT', 'AUDIT_GAP'] as const) {
         const source = row(type, {
           username,
           time: Date.UTC(2026, 0, 2, 3, 4, 5, 6),

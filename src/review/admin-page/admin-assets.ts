@@ -40,7 +40,7 @@ fieldset.types label{flex-direction:row;gap:.2rem;color:inherit}
 table{border-collapse:collapse;width:100%;margin:.5rem 0}th,td{border-bottom:1px solid var(--line);padding:.3rem .5rem;text-align:left;vertical-align:top}
 th{font-size:.8rem;color:var(--muted);font-weight:600}td{white-space:nowrap}td.wrap{white-space:normal;overflow-wrap:anywhere;min-width:6rem;max-width:24rem}
 td:last-child{white-space:normal;width:100%}details.event[open]{max-width:52rem}
-.type-LOGINERROR,.type-LOCKOUT{color:var(--bad);font-weight:600}.type-LOGIN{color:var(--good)}
+.type-LOGINERROR,.type-LOGOUTERROR,.type-LOCKOUT{color:var(--bad);font-weight:600}.type-LOGIN{color:var(--good)}
 details.event summary{cursor:pointer;color:var(--accent)}details.event dl{display:grid;grid-template-columns:max-content 1fr;gap:.1rem .8rem;margin:.4rem 0}
 details.event dt{color:var(--muted)}details.event dd{margin:0;overflow-wrap:anywhere;white-space:pre-wrap}
 pre{white-space:pre-wrap;overflow-wrap:anywhere;background:rgba(127,127,127,.1);padding:.5rem;border-radius:4px;max-width:60rem}
