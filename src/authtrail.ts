@@ -24,6 +24,7 @@ import { resolveDelivery } from './deliver/resolve-delivery.js'
 import { openSpool } from './deliver/spool.js'
 import type { Spool } from './deliver/spool.js'
 import { detachedEvent, NO_USER } from './capture/request-facts.js'
+import { AUDIT_EVENT_TYPES } from './types.js'
 import type { AuditEvent } from './types.js'
 import type { Delivery } from './deliver/resolve-delivery.js'
 import { consoleLogger, prefixed } from './logger.js'
@@ -288,7 +289,7 @@ async function start(options: AuthtrailOptions, config: AuthtrailConfig, deliver
     // An instance killed with events in its spool: a live one takes them over (its own restart may never come).
     onSweepTick: replay,
   })
-  logger.info(`recording LOGIN, LOGINERROR, LOGOUT, LOGOUTERROR, SESSIONTIMEOUT, SESSIONEND, LOCKOUT and AUDIT_ACCESS to ${delivery.sink.description}`)
+  logger.info(`recording ${AUDIT_EVENT_TYPES.slice(0, -1).join(', ')} and ${AUDIT_EVENT_TYPES.at(-1)} to ${delivery.sink.description}`)
   const adminPage = mountAdminPage(options, { capture, source: delivery.database, key, record: (event) => void record(event), logger })
   const middleware: Authtrail['middleware'] = adminPage
     ? (req, res, next) => capture.middleware(req, res, (err) => (err === undefined ? adminPage(req, res, next) : next(err)))

@@ -2,7 +2,7 @@
  * The event types authtrail records. The first four are Showcase's; a procedure written for Showcase
  * receives exactly these names in its `type` parameter. SESSIONEND is an authenticated session that ended
  * neither by logout nor by idle expiry (a new login over it, the absolute lifetime, the app destroying it),
- * with the reason in errorData's message. LOGOUTERROR is a logout that failed and left the user signed in
+ * with the reason in `<data><Reason>`. LOGOUTERROR is a logout that failed and left the user signed in
  * (the session store did not save it): the session is still valid, so an auditor must not read the
  * attempt as the end of it. AUDIT_GAP says that events were not durably
  * spooled for a while (the disk refused the spool), with how many and when. LOCKOUT says that a user or an

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net'
+import type { AuditEventType } from '../types.js'
 import type { AuditRow } from './audit-query.js'
 import type { Pseudonymizer, UserScrub, XmlObject } from './export-fields.js'
 import { known, parseRow, textOf, userScrub, usernamesOf } from './export-fields.js'
@@ -7,7 +8,7 @@ import { known, parseRow, textOf, userScrub, usernamesOf } from './export-fields
 export const ECS_VERSION = '8.11.0'
 
 /** How each event type reads in ECS (https://www.elastic.co/guide/en/ecs/current/ecs-allowed-values-event-category.html). */
-const MAPPING: Readonly<Record<string, { kind: string; category: string[]; type: string[]; action: string; outcome: 'success' | 'failure' | 'unknown' }>> = {
+const MAPPING: Readonly<Record<AuditEventType, { kind: string; category: string[]; type: string[]; action: string; outcome: 'success' | 'failure' | 'unknown' }>> = {
   LOGIN: { kind: 'event', category: ['authentication'], type: ['start'], action: 'login', outcome: 'success' },
   LOGINERROR: { kind: 'event', category: ['authentication'], type: ['start'], action: 'login-failure', outcome: 'failure' },
   LOGOUT: { kind: 'event', category: ['session'], type: ['end'], action: 'logout', outcome: 'success' },
@@ -17,6 +18,8 @@ const MAPPING: Readonly<Record<string, { kind: string; category: string[]; type:
   SESSIONEND: { kind: 'event', category: ['session'], type: ['end'], action: 'session-end', outcome: 'success' },
   LOCKOUT: { kind: 'alert', category: ['authentication'], type: ['info'], action: 'lockout', outcome: 'unknown' },
   AUDIT_GAP: { kind: 'event', category: ['process'], type: ['info'], action: 'audit-gap', outcome: 'failure' },
+  // An administrator reading the audit trail itself; which way (view, export, purge...) is in authtrail.access.
+  AUDIT_ACCESS: { kind: 'event', category: ['database'], type: ['access'], action: 'audit-access', outcome: 'success' },
 }
 const OTHER = { kind: 'event', category: ['authentication'], type: ['info'], action: 'unknown', outcome: 'unknown' as const }
 
@@ -38,7 +41,8 @@ function userAgent(data: XmlObject, scrub: UserScrub): Record<string, unknown> |
  */
 export function toEcs(row: AuditRow, pseudonymize?: Pseudonymizer): Record<string, unknown> {
   const { data, context } = parseRow(row)
-  const mapping = MAPPING[row.type] ?? OTHER
+  // A type from elsewhere (a procedure shared with another app) has no mapping.
+  const mapping = MAPPING[row.type as AuditEventType] ?? OTHER
   const ip = row.ip
   const validIp = isIP(ip) !== 0
   const errorData = data.errorData as XmlObject | undefined
@@ -64,6 +68,8 @@ export function toEcs(row: AuditRow, pseudonymize?: Pseudonymizer): Record<strin
       lockout: row.type === 'LOCKOUT'
         ? { scope: textOf(data, 'Scope'), attempts: Number(textOf(data, 'Attempts')), window_seconds: Number(textOf(data, 'WindowSeconds')), until: textOf(data, 'BlockedUntil'), enforced: textOf(data, 'Enforced') === 'true' }
         : undefined,
+      // The filter may name any user, not only the row's: pseudonymised exports leave it out.
+      access: row.type === 'AUDIT_ACCESS' ? { action: textOf(data, 'Action'), filter: pseudonymize ? undefined : textOf(data, 'Filter'), rows: Number(textOf(data, 'Rows')), channel: textOf(data, 'Channel') } : undefined,
       gap: row.type === 'AUDIT_GAP' ? { events: Number(textOf(data, 'GapEvents')), from: textOf(data, 'GapFrom'), to: textOf(data, 'GapTo') } : undefined,
     }),
   }

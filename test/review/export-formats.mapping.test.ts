@@ -52,6 +52,16 @@ describe('the ECS export', () => {
     expect(toEdx(row('LOGOUTERROR')).event_type).toBe('authtrail.logouterror')
   })
 
+  it('writes AUDIT_ACCESS as access to the audit trail, with what was done, and leaves the filter out of a pseudonymised export', () => {
+    const access = row('AUDIT_ACCESS', { username: 'admin', access: { action: 'export', filter: 'user=bob', rows: 12, channel: 'cli' } })
+    const ecs = toEcs(access)
+    expect(ecs.event).toMatchObject({ kind: 'event', category: ['database'], type: ['access'], action: 'audit-access', outcome: 'success' })
+    expect(ecs.authtrail).toMatchObject({ type: 'AUDIT_ACCESS', access: { action: 'export', filter: 'user=bob', rows: 12, channel: 'cli' } })
+    const pseudonymised = toEcs(access, createPseudonymizer(Buffer.from(KEY)))
+    expect((pseudonymised.authtrail as { access: object }).access).toEqual({ action: 'export', rows: 12, channel: 'cli' })
+    expect(JSON.stringify(pseudonymised)).not.toContain('bob')
+  })
+
   it('sets source.ip only for a valid address and keeps anything else in source.address', () => {
     expect(toEcs(row('LOGINERROR', { ip: '::ffff:127.0.0.1' })).source).toEqual({ address: '::ffff:127.0.0.1', ip: '::ffff:127.0.0.1' })
     const spoofed = toEcs(row('LOGINERROR', { ip: '<script>, 10.0.0.1' }))
