@@ -156,6 +156,10 @@ export function openSpool(dir: string, rotateBytes = 1 << 20): Spool {
           taken++
           take(event, position)
         })
+      }, () => {
+        // On the disk before the files they came from are removed: a strict-mode LOGIN that the dead
+        // process synced must not be lost to a power loss soon after.
+        if (taken > 0) fdatasyncSync(fd)
       })
       return taken
     },
