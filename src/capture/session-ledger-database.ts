@@ -6,7 +6,7 @@ import { backoffDelay } from '../deliver/outbox.js'
 import type { UserProfile } from '../types.js'
 import type { LedgerClaim, LedgerEntry, SessionEnded, SessionEndKind, SessionLedger } from './session-ledger.js'
 import type { SessionSeal } from './session-seal.js'
-import { insertLedgerRows, ledgerSql } from './session-ledger-rows.js'
+import { insertLedgerRows, ledgerSql, REMOVED } from './session-ledger-rows.js'
 import type { LedgerAdd } from './session-ledger-rows.js'
 import type { JournaledAdd, SessionLedgerJournal } from './session-ledger-journal.js'
 
@@ -112,11 +112,6 @@ const REMOVED_MEMORY_MS = 10 * 60_000
 /** How often an instance's sweep deletes the markers past {@link REMOVED_MEMORY_MS}, and how many per statement. */
 const PURGE_EVERY_MS = 60_000
 const PURGE_BATCH = 5000
-/**
- * The `ended` of a marker. Its `claimed_until` is the end of time, so that no claim takes it, not even
- * one by an authtrail from before markers, which would report it as a session found lost.
- */
-const REMOVED = 'removed'
 
 interface PendingAdd extends JournaledAdd {
   /** Whether the journal has it: then it is safe on disk whatever happens to this batch. */

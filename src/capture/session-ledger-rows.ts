@@ -29,11 +29,22 @@ export function ledgerSql(dialect: SqlClient['dialect']) {
   }
 }
 
+/**
+ * The `ended` of a removal's marker, whose `login_time` is when the session was removed. Its
+ * `claimed_until` is the end of time, so that no claim takes it, not even one by an authtrail from
+ * before markers, which would report it as a session found lost.
+ */
+export const REMOVED = 'removed'
+
+/** Columns a login writes, in the order of a row's values. */
 const UPDATED = ['sealed_id', 'username', 'user_id', 'profile', 'ip', 'user_agent', 'login_time', 'expires_at', 'absolute_expires_at', 'due_at'] as const
 
 /**
  * Writes sessions into the ledger `table` in one statement, sealing each store id that the journal has
- * not sealed already. `replace` (logins) overwrites a row and clears any claim; otherwise (adoptions) an
+ * not sealed already. `replace` (logins) overwrites a row and clears any claim, but not a removal's
+ * marker newer than the login: that is a login written late (held in a batch, or in a journal through
+ * an outage) whose logout, on another instance, came first; a session id is not reused after a logout
+ * unless the app skips regenerating it, and then the login is the newer. Otherwise (adoptions) an
  * existing row is kept.
  */
 export async function insertLedgerRows(client: SqlClient, table: string, seal: SessionSeal, rows: readonly LedgerAdd[], replace: boolean): Promise<void> {
@@ -48,13 +59,27 @@ export async function insertLedgerRows(client: SqlClient, table: string, seal: S
     const values = tuples.map(() => `(${p()}, ${p()}, ${p()}, ${p()}, ${p()}, ${p()}, ${p()}, ${time()}, ${time()}, ${time()}, ${time()})`)
     const insert = `INSERT INTO ${table} (session_id, ${UPDATED.join(', ')}) VALUES ${values.join(', ')}`
     return replace
-      ? `${insert} ON DUPLICATE KEY UPDATE ${UPDATED.map((c) => `${c} = VALUES(${c})`).join(', ')}, ${RELEASED}`
+      ? `${insert} ON DUPLICATE KEY UPDATE ${MARIADB_ASSIGNMENTS}`
       : insert.replace(/^INSERT/, 'INSERT IGNORE')
   })
   await client.query(text, tuples.flat())
 }
 
-const RELEASED = 'ended = NULL, claimed_by = NULL, claimed_until = NULL'
+/** Cleared by a login: whatever ended or claimed the row before. `ended` last but for `login_time`. */
+const RELEASED: readonly string[] = ['claimed_by', 'claimed_until', 'ended']
+/**
+ * Whether a login may overwrite the row: not a marker newer than the login. `q` is PostgreSQL's
+ * qualifier of the row in the table; none for MariaDB, where each assignment sees those before it, so
+ * the columns this reads are assigned last.
+ */
+const NOT_LATE = (q: string): string =>
+  q === '' ? `NOT (ended <=> '${REMOVED}' AND login_time > VALUES(login_time))` : `NOT (${q}ended IS NOT DISTINCT FROM '${REMOVED}' AND ${q}login_time > EXCLUDED.login_time)`
+/** Each column kept unless {@link NOT_LATE}; the two it reads, `ended` then `login_time`, go last. */
+const MARIADB_ASSIGNMENTS = [
+  ...UPDATED.filter((c) => c !== 'login_time').map((c) => [c, `VALUES(${c})`]),
+  ...RELEASED.map((c) => [c, 'NULL']),
+  ['login_time', 'VALUES(login_time)'],
+].map(([c, value]) => `${c} = IF(${NOT_LATE('')}, ${value}, ${c})`).join(', ')
 
 /** The parameter types of {@link postgresInsert}, one array per column: times as epoch ms. */
 const COLUMN_TYPES = ['text', 'text', 'text', 'text', 'text', 'text', 'text', 'float8', 'float8', 'float8', 'float8'] as const
@@ -67,8 +92,8 @@ const COLUMN_TYPES = ['text', 'text', 'text', 'text', 'text', 'text', 'text', 'f
 function postgresInsert(table: string, replace: boolean): string {
   const arrays = COLUMN_TYPES.map((type, i) => `$${i + 1}::${type}[]`).join(', ')
   const ms = (column: string): string => `to_timestamp(${column} / 1000)`
-  return `INSERT INTO ${table} (session_id, ${UPDATED.join(', ')})
+  return `INSERT INTO ${table} AS s (session_id, ${UPDATED.join(', ')})
     SELECT r.session_id, r.sealed_id, r.username, r.user_id, r.profile, r.ip, r.user_agent, ${ms('r.login_ms')}, ${ms('r.expires_ms')}, ${ms('r.absolute_ms')}, ${ms('r.due_ms')}
     FROM unnest(${arrays}) AS r(session_id, sealed_id, username, user_id, profile, ip, user_agent, login_ms, expires_ms, absolute_ms, due_ms)
-    ON CONFLICT (session_id) DO ${replace ? `UPDATE SET ${UPDATED.map((c) => `${c} = EXCLUDED.${c}`).join(', ')}, ${RELEASED}` : 'NOTHING'}`
+    ON CONFLICT (session_id) DO ${replace ? `UPDATE SET ${UPDATED.map((c) => `${c} = EXCLUDED.${c}`).join(', ')}, ${RELEASED.map((c) => `${c} = NULL`).join(', ')} WHERE ${NOT_LATE('s.')}` : 'NOTHING'}`
 }

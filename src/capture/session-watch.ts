@@ -110,11 +110,6 @@ export function createSessionWatch(options: SessionWatchOptions): SessionWatch {
     endedHere.set(sessionId, Date.now())
   }
   const checking = new Set<string>()
-  /**
-   * Sessions whose logout failed before the store lost their user, by the ledger entry the logout took
-   * out, until it is back: an end meanwhile (a new login over it) reports it from there.
-   */
-  const restoring = new Map<string, Promise<LedgerEntry | undefined>>()
 
   const failed = (what: string) => (err: unknown) => warn(`ledger:${what}`, `could not ${what} in the session ledger ${ledger.description}: ${(err as Error).message}; timeouts of these sessions may be missed`)
 
@@ -168,11 +163,7 @@ export function createSessionWatch(options: SessionWatchOptions): SessionWatch {
     known.delete(sessionId)
     endHere(sessionId)
     const time = Date.now()
-    const held = restoring.get(sessionId)
-    ledger
-      .remove(sessionId)
-      .then(async (entry) => entry ?? (await held))
-      .then((entry) => entry && sessionEnd(entry, time, reason), failed('remove a session'))
+    ledger.remove(sessionId).then((entry) => entry && sessionEnd(entry, time, reason), failed('remove a session'))
   }
 
   return {
@@ -186,37 +177,26 @@ export function createSessionWatch(options: SessionWatchOptions): SessionWatch {
     loggingOut(req) {
       const sessionId = req.sessionID
       if (sessionId === undefined) return () => true
-      // Unwatched at once, not once passport answers: a sweep or a poll meanwhile must find it ended.
+      // Unwatched here at once, not once passport answers: a sweep or a poll meanwhile must find it ended.
       const expiry = known.get(sessionId)
       loggingOut.add(sessionId)
       known.delete(sessionId)
       endHere(sessionId)
-      const removed = ledger.remove(sessionId)
-      removed.catch(failed('remove a session'))
       return (error) => {
         // passport saves the session without its user, then regenerates it, which destroys the old one
         // in the store (seen by the destroy hook) and gives the request a new id even when destroy
         // fails. Either sign means the save went through: the store no longer has the user. The id
         // covers a store authtrail has not hooked (a logout route mounted before its middleware).
         const regenerated = !loggingOut.delete(sessionId) || req.sessionID !== sessionId
-        if (!error || regenerated) return true
+        if (!error || regenerated) {
+          // Out of the ledger only now: a failed logout's row stays as it was, and a removal's marker
+          // (newer than the login) would refuse it back.
+          ledger.remove(sessionId).catch(failed('remove a session'))
+          return true
+        }
         // The save failed: the store still holds the session with its user, who can go on using it.
         endedHere.delete(sessionId)
         if (expiry !== undefined) known.set(sessionId, expiry)
-        // The entry as it was (login time, absolute expiry), unless the session ended here meanwhile.
-        const earlier = restoring.get(sessionId)
-        const back = removed.then(
-          (entry) => entry ?? earlier,
-          () => earlier,
-        )
-        restoring.set(sessionId, back)
-        back
-          .then((entry) => {
-            if (restoring.get(sessionId) === back) restoring.delete(sessionId)
-            if (entry && !endedHere.has(sessionId)) return ledger.add(sessionId, entry, true)
-            return undefined
-          })
-          .catch(failed('put back a session whose logout failed'))
         return false
       }
     },
