@@ -486,6 +486,21 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
       if (journal) aheadTo = Math.max(aheadTo, journal.position())
       // Removals that came while this write ran: newer than this batch's logins of the same session.
       const later = new Set(removals.keys())
+      for (const add of batch) {
+        if (add.journaled || (spilled && !kept.has(add))) {
+          for (const waiter of add.waiters) waiter.resolve()
+        } else if (!spilled) {
+          const newer = pending.get(add.sessionId)
+          if (later.has(add.sessionId)) {
+            for (const waiter of add.waiters) waiter.resolve()
+            // Dropped before it reached the table, the login leaves the removal's DELETE nothing to find:
+            // the removal gives its entry, as remove() does for a login still queued, or the session's
+            // end (a destroy, a new login) goes unreported. Done before this batch's own removals of the
+            // session are put back: they came before this login and must not be given it.
+            removals.set(add.sessionId, removals.get(add.sessionId)!.map((resolve) => (entry) => resolve(entry ?? add.entry)))
+          } else pending.set(add.sessionId, newer ? { ...newer, waiters: [...add.waiters, ...newer.waiters] } : add)
+        }
+      }
       for (const [sessionId, waiters] of removing) {
         // Done, but the journal still holds the login it cancelled: one not on disk must cancel it again.
         if (deleted.has(sessionId)) {
@@ -495,15 +510,6 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
         // Not an outage: the refusal may last, and whoever waits (the sweep) must not wait for ever.
         if (!outage) for (const resolve of waiters) resolve(undefined)
         removals.set(sessionId, [...(outage ? waiters : []), ...(removals.get(sessionId) ?? [])])
-      }
-      for (const add of batch) {
-        if (add.journaled || (spilled && !kept.has(add))) {
-          for (const waiter of add.waiters) waiter.resolve()
-        } else if (!spilled) {
-          const newer = pending.get(add.sessionId)
-          if (later.has(add.sessionId)) for (const waiter of add.waiters) waiter.resolve()
-          else pending.set(add.sessionId, newer ? { ...newer, waiters: [...add.waiters, ...newer.waiters] } : add)
-        }
       }
       if (closed) {
         // Ending with the database down: the removals are in the journal, for the next process to apply.

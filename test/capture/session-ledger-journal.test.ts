@@ -381,6 +381,49 @@ describe('the database ledger once it knows the database is down', () => {
   }, 30_000)
 })
 
+for (const journaled of [false, true]) {
+  describe(`the database ledger ${journaled ? 'with' : 'without'} a journal, when a write fails in an outage`, () => {
+    it('gives a logout that came while the write ran the entry of the login it cancelled, and leaves that login out of the table', async () => {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'authtrail-journal-'))
+      let started!: () => void
+      const writing = new Promise<void>((resolve) => (started = resolve))
+      let fail!: () => void
+      const failing = new Promise<void>((resolve) => (fail = resolve))
+      let tries = 0
+      const inserted: string[] = []
+      // The table stays empty, so a DELETE finds no row.
+      const client: SqlClient = { dialect: 'postgres', description: 'a test database', query: async () => [], async close() {} }
+      const ledger = ledgerWith({
+        client,
+        journal: journaled ? openLedgerJournal(dir, seal) : undefined,
+        warn: () => {},
+        insert: async (rows) => {
+          if (++tries === 1) {
+            started()
+            await failing
+            throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' })
+          }
+          inserted.push(...rows.map((row) => row.sessionId))
+        },
+      })
+      try {
+        const added = ledger.add('x', entry('x'), true)
+        await writing
+        // The login's write is under way, so the logout no longer finds it queued.
+        const removed = ledger.remove('x')
+        fail()
+        await added
+        expect(await removed).toEqual(entry('x'))
+        await ledger.close()
+        expect(inserted).toEqual([])
+      } finally {
+        await ledger.close()
+        rmSync(dir, { recursive: true, force: true })
+      }
+    })
+  })
+}
+
 describe('the database ledger journals each session as it is added', () => {
   let dir: string
   beforeEach(() => {
