@@ -87,13 +87,22 @@ const DOCUMENT_FACTS: ReadonlySet<string> = new Set([
   'GapEvents', 'GapFrom', 'GapTo', 'Scope', 'Attempts', 'WindowSeconds', 'BlockedUntil', 'Enforced', 'Action', 'Rows', 'Channel',
 ])
 
-/** A document with `scrub` applied to every text but those of DOCUMENT_FACTS; an element of another procedure's is scrubbed. */
+/**
+ * Elements that may name any user, not only the row's, whose names a scrub cannot know: an
+ * AUDIT_ACCESS's filter (`user=bob`). A scrubbed document leaves them out.
+ */
+const ANY_USER: ReadonlySet<string> = new Set(['Filter'])
+
+/**
+ * A document with `scrub` applied to every text but those of DOCUMENT_FACTS, and without those of
+ * ANY_USER; an element of another procedure's is scrubbed.
+ */
 export function scrubDocument(tree: XmlObject, scrub: UserScrub): XmlObject {
   if (scrub === unchanged) return tree
   const walk = (v: XmlValue): XmlValue => {
     if (typeof v === 'string') return scrub(v)
     if (Array.isArray(v)) return v.map(walk)
-    return Object.fromEntries(Object.entries(v).map(([k, item]) => [k, DOCUMENT_FACTS.has(k) ? item : walk(item)]))
+    return Object.fromEntries(Object.entries(v).filter(([k]) => !ANY_USER.has(k)).map(([k, item]) => [k, DOCUMENT_FACTS.has(k) ? item : walk(item)]))
   }
   return walk(tree) as XmlObject
 }

@@ -52,7 +52,7 @@ describe('the ECS export', () => {
     expect(toEdx(row('LOGOUTERROR')).event_type).toBe('authtrail.logouterror')
   })
 
-  it('writes AUDIT_ACCESS as access to the audit trail, with what was done, and leaves the filter out of a pseudonymised export', () => {
+  it('writes AUDIT_ACCESS as access to the audit trail, with what was done, and leaves the filter out of a pseudonymised export, ECS or edX', () => {
     const access = row('AUDIT_ACCESS', { username: 'admin', access: { action: 'export', filter: 'user=bob', rows: 12, channel: 'cli' } })
     const ecs = toEcs(access)
     expect(ecs.event).toMatchObject({ kind: 'event', category: ['database'], type: ['access'], action: 'audit-access', outcome: 'success' })
@@ -60,6 +60,8 @@ describe('the ECS export', () => {
     const pseudonymised = toEcs(access, createPseudonymizer(Buffer.from(KEY)))
     expect((pseudonymised.authtrail as { access: object }).access).toEqual({ action: 'export', rows: 12, channel: 'cli' })
     expect(JSON.stringify(pseudonymised)).not.toContain('bob')
+    expect(JSON.stringify(toEdx(access, createPseudonymizer(Buffer.from(KEY))))).not.toContain('bob')
+    expect((toEdx(access).event as { Filter: string }).Filter).toBe('user=bob')
   })
 
   it('sets source.ip only for a valid address and keeps anything else in source.address', () => {
