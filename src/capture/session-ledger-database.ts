@@ -109,6 +109,8 @@ const MAX_PENDING = 100_000
  * minutes of outage (the backoff tries at least every 30 s).
  */
 const REMOVED_MEMORY_MS = 10 * 60_000
+/** How many removals waiting for their markers keep the time they were asked for. */
+const MAX_REMOVAL_TIMES = 100_000
 /** How often an instance's sweep deletes the markers past {@link REMOVED_MEMORY_MS}, and how many per statement. */
 const PURGE_EVERY_MS = 60_000
 const PURGE_BATCH = 5000
@@ -264,6 +266,13 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
     return new Map(rows.map((row) => [row.session_id, entryOf(row)]))
   }
   /**
+   * When each removal waiting for its marker was asked for, by audit session id: the marker's
+   * `login_time`, which a login of the same id made later must be newer than (one written late, older,
+   * is refused). A removal read back from a journal after a restart has none, and is dated when it is
+   * written.
+   */
+  const removedAt = new Map<string, number>()
+  /**
    * Leaves a marker for each removed audit session id, row or not (a login whose row was never written
    * may have been adopted elsewhere meanwhile). The marker overrides a live row too: an adoption written
    * since the delete. An end already confirmed is kept, for its report. The marker drops the sealed
@@ -272,24 +281,26 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
   const markRemoved = async (hashed: readonly string[]): Promise<void> => {
     if (hashed.length === 0) return
     const now = Date.now()
+    const times = hashed.map((id) => removedAt.get(id) ?? now)
     const until = now + REMOVED_MEMORY_MS
     const replaceable = (q: string): string => `${q}ended IS NULL OR ${q}ended = '${REMOVED}'`
-    const marked = ['sealed_id', 'due_at', 'claimed_by', 'claimed_until', 'ended'] as const
-    const columnList = `session_id, sealed_id, profile, user_agent, login_time, expires_at, ${marked.slice(1).join(', ')}`
+    const marked = ['sealed_id', 'login_time', 'expires_at', 'due_at', 'claimed_by', 'claimed_until', 'ended'] as const
+    const columnList = `session_id, sealed_id, profile, user_agent, ${marked.slice(1).join(', ')}`
     if (pg) {
       await client.query(sql(() => {
-        const [at, forgetAt] = [time(), time()]
-        return `INSERT INTO ${table} AS s (${columnList}) SELECT id, '', '{}', '', ${at}, ${at}, ${forgetAt}, NULL::text, 'infinity'::timestamptz, '${REMOVED}' ` +
-          `FROM unnest(ARRAY[${hashed.map(() => p()).join(', ')}]::text[]) AS id ` +
+        const [ids, ats, forgetAt] = [`${p()}::text[]`, `${p()}::float8[]`, time()]
+        return `INSERT INTO ${table} AS s (${columnList}) SELECT r.id, '', '{}', '', to_timestamp(r.at / 1000), to_timestamp(r.at / 1000), ${forgetAt}, NULL::text, 'infinity'::timestamptz, '${REMOVED}' ` +
+          `FROM unnest(${ids}, ${ats}) AS r(id, at) ` +
           `ON CONFLICT (session_id) DO UPDATE SET ${marked.map((c) => `${c} = EXCLUDED.${c}`).join(', ')} WHERE ${replaceable('s.')}`
-      }), [now, until, ...hashed])
+      }), [hashed, times, until])
     } else {
       // MariaDB assigns left to right, each assignment seeing the ones before: `ended` goes last.
       const text = sql(() =>
         `INSERT INTO ${table} (${columnList}) VALUES ${hashed.map(() => `(${p()}, '', '{}', '', ${time()}, ${time()}, ${time()}, NULL, '9999-12-31 23:59:59', '${REMOVED}')`).join(', ')} ` +
         `ON DUPLICATE KEY UPDATE ${marked.map((c) => `${c} = IF(${replaceable('')}, VALUES(${c}), ${c})`).join(', ')}`)
-      await retryDeadlocks(() => client.query(text, hashed.flatMap((id) => [id, now, now, until])))
+      await retryDeadlocks(() => client.query(text, hashed.flatMap((id, i) => [id, times[i], times[i], until])))
     }
+    for (const id of hashed) removedAt.delete(id)
   }
   /** The sweep's epoch ms after which it next deletes old markers. */
   let purgeAt = 0
@@ -573,6 +584,9 @@ export function createDatabaseLedger(options: DatabaseLedgerOptions): SessionLed
 
     remove(sessionId) {
       const hashed = hashSessionId(sessionId)
+      // Bounded as the removals are: one a session, until its marker is written (or, past an outage of
+      // that many logouts, dated when written).
+      if (removedAt.size < MAX_REMOVAL_TIMES) removedAt.set(hashed, Date.now())
       // On disk before anything else: the session's login may be in the journal, and a process killed
       // now must not bring it back. The next write deletes the row, then clears the journal.
       const onDisk = journalOpen && spill([], [hashed])

@@ -192,6 +192,23 @@ for (const backend of BACKENDS) {
       await Promise.all([a.close(), b.close()])
     })
 
+    if (backend.name !== 'memory') it('watches a login of the same session id made after its removal, though the removal was written after the login was made', async () => {
+      const namespace = opened.namespace!
+      // The removal's write takes a while (a busy database): the login is made before it is done.
+      const slow = { ...namespace.client, query: async (text: string, params?: readonly unknown[]) => (/^DELETE/.test(text) && (await sleep(100)), namespace.client.query(text, params)) } as typeof namespace.client
+      const ledger = createDatabaseLedger({ client: slow, auditTable: namespace.table, hashSessionId: hash, seal: createSessionSeal(KEY) })
+      await ledger.add('reused', entry('reused', 5_000, { loginTime: Date.now() - 1_000 }), true)
+      const removed = ledger.remove('reused')
+      await sleep(20)
+      // An app that does not regenerate ids: the same id logs in again.
+      const again = ledger.add('reused', entry('reused', 5_000, { ip: '203.0.113.5', loginTime: Date.now() }), true)
+      await Promise.all([removed, again])
+      const claims = await ledger.claimDue(10_000, 100, 60_000)
+      expect(claims.map((c) => [c.sessionId, c.entry.ip])).toEqual([['reused', '203.0.113.5']])
+      await ledger.forget(claims[0]!)
+      await ledger.close()
+    })
+
     if (backend.name !== 'memory') it('forgets a removal once it is long past, so that the table does not grow with logouts', async () => {
       const a = opened.ledger()
       await a.add('long-ago', entry('long-ago', 5_000), true)
