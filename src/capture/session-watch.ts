@@ -159,6 +159,12 @@ export function createSessionWatch(options: SessionWatchOptions): SessionWatch {
     ledger.add(sessionId, entry, replace).catch(failed('add a session'))
   }
 
+  /**
+   * Out of the ledger once the logout has gone through, not when it starts: a failed one leaves the row
+   * as it was, which a removal's marker (newer than the login) would refuse back.
+   */
+  const removeLoggedOut = (sessionId: string): void => void ledger.remove(sessionId).catch(failed('remove a session'))
+
   const end = (sessionId: string, reason: string): void => {
     known.delete(sessionId)
     endHere(sessionId)
@@ -177,21 +183,20 @@ export function createSessionWatch(options: SessionWatchOptions): SessionWatch {
     loggingOut(req) {
       const sessionId = req.sessionID
       if (sessionId === undefined) return () => true
-      // Unwatched here at once, not once passport answers: a sweep or a poll meanwhile must find it ended.
+      // Unwatched here at once, not once passport answers: a poll meanwhile must find it ended (see arrived()).
       const expiry = known.get(sessionId)
       loggingOut.add(sessionId)
       known.delete(sessionId)
       endHere(sessionId)
       return (error) => {
         // passport saves the session without its user, then regenerates it, which destroys the old one
-        // in the store (seen by the destroy hook) and gives the request a new id even when destroy
-        // fails. Either sign means the save went through: the store no longer has the user. The id
-        // covers a store authtrail has not hooked (a logout route mounted before its middleware).
-        const regenerated = !loggingOut.delete(sessionId) || req.sessionID !== sessionId
-        if (!error || regenerated) {
-          // Out of the ledger only now: a failed logout's row stays as it was, and a removal's marker
-          // (newer than the login) would refuse it back.
-          ledger.remove(sessionId).catch(failed('remove a session'))
+        // in the store (seen by the destroy hook, which took it out of the ledger) and gives the request
+        // a new id even when destroy fails. Either sign means the save went through: the store no longer
+        // has the user. The id covers a store authtrail has not hooked (a logout route mounted before
+        // its middleware).
+        const destroySeen = !loggingOut.delete(sessionId)
+        if (!error || destroySeen || req.sessionID !== sessionId) {
+          if (!destroySeen) removeLoggedOut(sessionId)
           return true
         }
         // The save failed: the store still holds the session with its user, who can go on using it.
@@ -208,13 +213,16 @@ export function createSessionWatch(options: SessionWatchOptions): SessionWatch {
       else if (!endedHere.has(sessionId)) add(req, facts(), false)
     },
     destroyed(sessionId) {
-      if (loggingOut.delete(sessionId)) return
+      // A logout's save went through (passport regenerates only then): out of the ledger before the
+      // store's destroy, so that a request under way with the old cookie finds the session ended, not lost.
+      if (loggingOut.delete(sessionId)) return removeLoggedOut(sessionId)
       if (replacing.delete(sessionId)) return end(sessionId, 'a new login replaced the session')
       if (known.has(sessionId)) end(sessionId, 'the application destroyed the session')
     },
     arrived(req) {
       const previous = cookieSessionId(req.headers.cookie, options.cookieName)
-      if (previous === undefined || previous === req.sessionID || checking.has(previous) || checking.size >= 100) return
+      // A session that ended here lately (a logout) is no news; its row may still be on its way out.
+      if (previous === undefined || previous === req.sessionID || endedHere.has(previous) || checking.has(previous) || checking.size >= 100) return
       // The cookie names a session the store did not return (expired, or dropped): say so now rather
       // than at the next sweep. The store is asked first, so a forged cookie reports nothing.
       checking.add(previous)

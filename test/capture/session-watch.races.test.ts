@@ -58,6 +58,18 @@ describe('a request under way while its session logs out', () => {
     expect(app.audit.metrics().sessions).toBe(0)
     expect(await typesAfterExpiry(app.audit)).toEqual(['LOGIN', 'LOGOUT'])
   })
+
+  it('reports nothing more for the cookie of the session it logged out, sent again at once', async () => {
+    const app = await appWithSlowPoll()
+    stops.push(app.close)
+    const browser = client(app.url)
+    await browser.post('/login')
+    // No new cookie comes with the logout (nothing saved in the new session): the browser's next
+    // requests carry the old one, of a session the store no longer has, while its row may be on its way out.
+    await browser.post('/logout')
+    await Promise.all(Array.from({ length: 5 }, () => browser.get('/poll')))
+    expect(await typesAfterExpiry(app.audit)).toEqual(['LOGIN', 'LOGOUT'])
+  })
 })
 
 // Two instances need a database both reach: the embedded store has one holder at a time.
